@@ -1,0 +1,11 @@
+//go:build tools
+
+// Package tools pins the Kubernetes and etcd main packages that hack/testbin.sh
+// builds. No Go code of ours is compiled: the binaries are upstream's own mains.
+package tools
+
+import (
+	_ "go.etcd.io/etcd/server/v3"
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)

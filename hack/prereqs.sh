@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh Debian machine, and names what
+# it cannot install. Safe to re-run: it only installs what is missing.
+set -euo pipefail
+# shellcheck source=hack/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+# Debian packages: TLS tooling for the dev PKI, a C toolchain for ring, python3 for
+# free ports and the MCP/A2A peers.
+apt_packages=(build-essential pkg-config openssl curl ca-certificates python3 python3-venv)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  sudo=""
+  [[ $(id -u) == 0 ]] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq >/dev/null || die "apt-get update failed; install manually: ${missing[*]}"
+  $sudo apt-get install -y -qq "${missing[@]}" >/dev/null || die "apt-get install failed: ${missing[*]}"
+fi
+
+command -v go >/dev/null || die "a Go toolchain >= 1.26 is required to build the test control plane: install it from your distribution or go.dev and put it on PATH"
+go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
+((go_minor >= 26)) || die "Go >= 1.26 is required (found $(go env GOVERSION)); Kubernetes ${K8S_VERSION} declares go 1.26"
+
+command -v cargo >/dev/null || die "Rust is required: install rustup (https://rustup.rs) and the stable toolchain"
+for component in rustfmt clippy; do
+  command -v rustup >/dev/null || { command -v "cargo-${component/rustfmt/fmt}" >/dev/null || die "cargo $component is required"; continue; }
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    log "installing rust component $component"
+    rustup component add "$component" >/dev/null
+  fi
+done
