@@ -8,6 +8,8 @@ source "$(dirname "$0")/lib.sh"
 # Debian packages: TLS tooling for the dev PKI, a C toolchain for ring, python3 for
 # free ports and the MCP/A2A peers.
 apt_packages=(build-essential pkg-config openssl curl ca-certificates python3 python3-venv)
+# Node.js and npm come from the distribution only when absent (the MCP reference server).
+command -v npm >/dev/null || apt_packages+=(nodejs npm)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -46,6 +46,7 @@ summary() {
 
 step "prerequisites" "$HACK_DIR/prereqs.sh"
 step "control-plane binaries" "$HACK_DIR/testbin.sh"
+step "MCP and A2A test peers" "$HACK_DIR/peers.sh"
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "unit and integration tests" cargo test --workspace --exclude agentnet-e2e

@@ -3,6 +3,7 @@
 //! bounded polling.
 
 pub mod control_plane;
+pub mod crds;
 
 use std::future::Future;
 use std::path::Path;
