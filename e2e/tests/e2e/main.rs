@@ -6,3 +6,4 @@
 
 mod control_plane;
 mod crds;
+mod webhook;

@@ -1,0 +1,201 @@
+//! Wiring: one kube client, one shutdown signal, one task per job.
+//!
+//! Jobs today: the TLS server (`/mutate`, `/convert`), the admin server (`/metrics`,
+//! probes) and serving-certificate maintenance. The policy status controller and the
+//! identity service join as further `jobs.spawn(..)` lines in `run`, each taking its
+//! part of `Config`, the shared client and a shutdown receiver.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::{Api, Client};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, TlsMode};
+use crate::metrics::Metrics;
+use crate::mutate::MutateConfig;
+use crate::mutate::handler::MutateState;
+use crate::server::{self, CertResolver};
+use crate::serving_cert::publish::{Endpoint, Publisher};
+use crate::serving_cert::store::SecretStore;
+use crate::serving_cert::{self, Source};
+use crate::{admin, convert};
+
+/// An AdmissionReview carries the pod (up to ~1.5 MiB) and may carry it twice.
+const MAX_REVIEW_BYTES: usize = 8 * 1024 * 1024;
+/// How long jobs get to finish after the shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
+pub async fn run(config: Config) -> Result<()> {
+    tracing::info!(?config, "starting agentnet-webhook");
+    // kube and our listeners both use rustls: make ring the one provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = kube_client(&config).await?;
+    let (stop, stopped) = watch::channel(false);
+    let mut jobs = spawn_jobs(&config, &client, stopped).await?;
+    wait_for_stop(&mut jobs).await;
+    let _ = stop.send(true);
+    drain(jobs).await;
+    Ok(())
+}
+
+/// One task per job, each stopping when `stopped` turns true.
+async fn spawn_jobs(
+    config: &Config,
+    client: &Client,
+    stopped: watch::Receiver<bool>,
+) -> Result<JoinSet<()>> {
+    let (metrics, source) = (Arc::new(Metrics::new()), cert_source(config, client));
+    let first = source
+        .load()
+        .await
+        .context("loading the serving certificate")?;
+    let resolver = Arc::new(CertResolver::new(&first.chain_pem, &first.key_pem)?);
+    let tls = Arc::new(resolver.server_config()?);
+    let webhook_listener = bind(config.listen_addr, "webhook").await?;
+    let admin_listener = bind(config.metrics_addr, "metrics").await?;
+    let routes = webhook_routes(config, client, &metrics);
+    let admin = admin::router(metrics.clone(), stopped.clone());
+    let every = config.serving.cert_check_interval;
+    let mut jobs = JoinSet::new();
+    jobs.spawn(server::serve_tls(
+        webhook_listener,
+        routes,
+        tls,
+        stopped.clone(),
+    ));
+    jobs.spawn(server::serve_plain(admin_listener, admin, stopped.clone()));
+    jobs.spawn(serving_cert::maintain(
+        source, resolver, metrics, every, stopped,
+    ));
+    Ok(jobs)
+}
+
+async fn kube_client(config: &Config) -> Result<Client> {
+    let Some(path) = &config.kubeconfig else {
+        return Client::try_default()
+            .await
+            .context("connecting to the API server");
+    };
+    let kubeconfig =
+        Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
+    let options = KubeConfigOptions::default();
+    let kube_config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .with_context(|| format!("loading {}", path.display()))?;
+    Client::try_from(kube_config).context("building the kube client")
+}
+
+fn cert_source(config: &Config, client: &Client) -> Source {
+    let s = &config.serving;
+    let crds = config.conversion_crds();
+    if s.tls_mode == TlsMode::Files {
+        // cert-manager's cainjector maintains the webhook configuration's caBundle.
+        let publisher = Publisher::new(client.clone(), None, crds, endpoint(config));
+        return Source::Files {
+            cert: s.tls_cert_file.clone(),
+            key: s.tls_key_file.clone(),
+            ca: s.tls_ca_file.clone(),
+            publisher: Box::new(publisher),
+        };
+    }
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &config.namespace);
+    let webhook = Some(s.mutating_webhook.clone());
+    let publisher = Publisher::new(client.clone(), webhook, crds, endpoint(config));
+    Source::SelfSigned {
+        store: Box::new(SecretStore::new(secrets, s.tls_secret.clone())),
+        names: serving_cert::serving_names(
+            &s.service_name,
+            &config.namespace,
+            &config.sidecar.cluster_domain,
+            s.webhook_url.as_ref(),
+            &s.tls_extra_sans,
+        ),
+        publisher: Box::new(publisher),
+    }
+}
+
+/// How the API server reaches this webhook: the development URL, else the Service.
+fn endpoint(config: &Config) -> Endpoint {
+    let s = &config.serving;
+    match &s.webhook_url {
+        Some(url) => Endpoint::Url(url.to_string().trim_end_matches('/').to_owned()),
+        None => Endpoint::Service {
+            namespace: config.namespace.clone(),
+            name: s.service_name.clone(),
+            port: s.service_port,
+        },
+    }
+}
+
+fn webhook_routes(config: &Config, client: &Client, metrics: &Arc<Metrics>) -> Router {
+    let reporter = Reporter {
+        controller: "agentnet-webhook".into(),
+        instance: Some(config.instance.clone()),
+    };
+    let mutate = MutateState {
+        config: Arc::new(MutateConfig::from_config(config)),
+        namespaces: Api::<Namespace>::all(client.clone()),
+        recorder: Recorder::new(client.clone(), reporter),
+        metrics: metrics.clone(),
+    };
+    let mutate = Router::new()
+        .route("/mutate", post(crate::mutate::handler::mutate))
+        .with_state(mutate);
+    let convert = Router::new()
+        .route("/convert", post(convert::convert))
+        .with_state(metrics.clone());
+    mutate
+        .merge(convert)
+        .layer(DefaultBodyLimit::max(MAX_REVIEW_BYTES))
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} listener to {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(listener = what, addr = %local, "listening");
+    Ok(listener)
+}
+
+/// Returns on SIGTERM/SIGINT, or when a job ends on its own (which is a bug or a
+/// fatal error: stop everything rather than run half a webhook).
+async fn wait_for_stop(jobs: &mut JoinSet<()>) {
+    tokio::select! {
+        _ = signal() => tracing::info!("shutdown signal received"),
+        ended = jobs.join_next() => tracing::error!(?ended, "a job ended unexpectedly; shutting down"),
+    }
+}
+
+async fn signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the webhook");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn drain(mut jobs: JoinSet<()>) {
+    let all = async { while jobs.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+        tracing::warn!("jobs did not stop within the grace period");
+    }
+}

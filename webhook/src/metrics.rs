@@ -1,0 +1,144 @@
+//! Prometheus metrics of the webhook, served at `/metrics` on the plain-HTTP listener.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+/// All metric handles; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    admissions: Family<ResultLabels, Counter>,
+    skipped: Family<ReasonLabels, Counter>,
+    admission_seconds: Histogram,
+    conversions: Family<ResultLabels, Counter>,
+    serving_cert_expiry: Gauge,
+}
+
+// === impl Metrics ===
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut metrics = Self {
+            registry: Registry::with_prefix("agentnet_webhook"),
+            admissions: Family::default(),
+            skipped: Family::default(),
+            admission_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            conversions: Family::default(),
+            serving_cert_expiry: Gauge::default(),
+        };
+        metrics.register_all();
+        metrics
+    }
+
+    fn register_all(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "admissions",
+            "Pod admissions by result",
+            self.admissions.clone(),
+        );
+        r.register(
+            "injection_skipped",
+            "Pods admitted without a sidecar, by reason",
+            self.skipped.clone(),
+        );
+        r.register(
+            "admission_duration_seconds",
+            "Time to answer an AdmissionReview",
+            self.admission_seconds.clone(),
+        );
+        r.register(
+            "conversions",
+            "CRD conversion reviews by result",
+            self.conversions.clone(),
+        );
+        let expiry = "When the serving certificate in use expires (Unix time)";
+        r.register(
+            "serving_cert_expiry_timestamp_seconds",
+            expiry,
+            self.serving_cert_expiry.clone(),
+        );
+    }
+
+    pub fn admission(&self, result: &str, seconds: f64) {
+        self.admissions
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+        self.admission_seconds.observe(seconds);
+    }
+
+    pub fn skipped(&self, reason: &str) {
+        self.skipped
+            .get_or_create(&ReasonLabels {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    pub fn conversion(&self, result: &str) {
+        self.conversions
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    pub fn serving_cert_expires_at(&self, unix_seconds: i64) {
+        self.serving_cert_expiry.set(unix_seconds);
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_skips_by_reason_and_admissions_by_result() {
+        let m = Metrics::new();
+        m.admission("injected", 0.001);
+        m.skipped("host_network");
+        m.skipped("host_network");
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains("agentnet_webhook_injection_skipped_total{reason=\"host_network\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("agentnet_webhook_admissions_total{result=\"injected\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("agentnet_webhook_admission_duration_seconds_count 1"),
+            "{text}"
+        );
+    }
+}

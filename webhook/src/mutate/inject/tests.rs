@@ -1,0 +1,192 @@
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, Volume};
+use serde_json::json;
+
+use super::*;
+use crate::mutate::tuning::Tuning;
+
+fn cfg() -> MutateConfig {
+    MutateConfig::for_test()
+}
+
+fn tuning(cfg: &MutateConfig) -> Tuning {
+    cfg.defaults.clone()
+}
+
+fn app(name: &str) -> Container {
+    Container {
+        name: name.into(),
+        image: Some("example.com/agent:1.0".into()),
+        ..Container::default()
+    }
+}
+
+/// A pod as the API server sends it when it has no volumes, init containers or
+/// annotations (automountServiceAccountToken: false).
+fn bare_pod() -> Pod {
+    Pod {
+        spec: Some(PodSpec {
+            containers: vec![app("app")],
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    }
+}
+
+fn paths(patch: &Patch) -> Vec<String> {
+    patch.0.iter().map(|op| op_path(op).to_owned()).collect()
+}
+
+fn op_path(op: &PatchOperation) -> &str {
+    match op {
+        PatchOperation::Add(a) => a.path.as_str(),
+        other => panic!("only add operations are expected, got {other:?}"),
+    }
+}
+
+fn apply(pod: &Pod, patch: &Patch) -> Pod {
+    let mut doc = serde_json::to_value(pod).unwrap();
+    json_patch::patch(&mut doc, patch).unwrap();
+    serde_json::from_value(doc).unwrap()
+}
+
+#[test]
+fn creates_missing_arrays_and_maps_before_adding_to_them() {
+    let cfg = cfg();
+    let patch = patch(&bare_pod(), &cfg, &tuning(&cfg)).unwrap();
+    assert_eq!(
+        paths(&patch),
+        [
+            "/spec/containers/0/env",
+            "/spec/volumes",
+            "/spec/volumes/-",
+            "/spec/volumes/-",
+            "/spec/initContainers",
+            "/spec/initContainers/0",
+            "/metadata/annotations",
+            "/metadata/annotations/agentnet.dev~1injected",
+            "/metadata/annotations/agentnet.dev~1sidecar-version",
+        ]
+    );
+    let injected = apply(&bare_pod(), &patch);
+    let spec = injected.spec.unwrap();
+    assert_eq!(spec.init_containers.unwrap()[0].name, "agentnet-sidecar");
+    let volumes: Vec<String> = spec.volumes.unwrap().into_iter().map(|v| v.name).collect();
+    assert_eq!(volumes, ["agentnet-token", "agentnet-trust-bundle"]);
+    let annotations = injected.metadata.annotations.unwrap();
+    assert_eq!(annotations["agentnet.dev/injected"], "true");
+    assert_eq!(annotations["agentnet.dev/sidecar-version"], "0.1.0");
+}
+
+#[test]
+fn appends_to_existing_arrays_and_maps_without_replacing_them() {
+    let mut pod = bare_pod();
+    pod.metadata.annotations = Some(BTreeMap::from([("team".to_owned(), "ml".to_owned())]));
+    let spec = pod.spec.as_mut().unwrap();
+    spec.volumes = Some(vec![Volume {
+        name: "data".into(),
+        ..Volume::default()
+    }]);
+    spec.init_containers = Some(vec![app("migrate")]);
+    let cfg = cfg();
+    let patch = patch(&pod, &cfg, &tuning(&cfg)).unwrap();
+    assert!(!paths(&patch).contains(&"/spec/volumes".to_owned()));
+    assert!(!paths(&patch).contains(&"/metadata/annotations".to_owned()));
+
+    let injected = apply(&pod, &patch);
+    let spec = injected.spec.unwrap();
+    let init: Vec<String> = spec
+        .init_containers
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(
+        init,
+        ["agentnet-sidecar", "migrate"],
+        "the sidecar starts first"
+    );
+    let volumes: Vec<String> = spec.volumes.unwrap().into_iter().map(|v| v.name).collect();
+    assert_eq!(volumes, ["data", "agentnet-token", "agentnet-trust-bundle"]);
+    assert_eq!(injected.metadata.annotations.unwrap()["team"], "ml");
+}
+
+#[test]
+fn every_app_and_init_container_gets_the_proxy_but_not_the_sidecar_itself() {
+    let mut pod = bare_pod();
+    let spec = pod.spec.as_mut().unwrap();
+    spec.containers.push(app("helper"));
+    spec.init_containers = Some(vec![app("migrate")]);
+    let cfg = cfg();
+    let injected = apply(&pod, &patch(&pod, &cfg, &tuning(&cfg)).unwrap());
+    let spec = injected.spec.unwrap();
+    let has_proxy = |c: &Container| c.env.iter().flatten().any(|v| v.name == "HTTP_PROXY");
+    assert!(spec.containers.iter().all(has_proxy));
+    let init = spec.init_containers.unwrap();
+    assert!(!has_proxy(&init[0]), "the sidecar must not proxy to itself");
+    assert!(has_proxy(&init[1]));
+}
+
+#[test]
+fn annotated_excluded_hosts_reach_no_proxy() {
+    let cfg = cfg();
+    let mut t = tuning(&cfg);
+    t.exclude_outbound_hosts = vec!["db.internal".into()];
+    let injected = apply(&bare_pod(), &patch(&bare_pod(), &cfg, &t).unwrap());
+    let env = injected.spec.unwrap().containers[0].env.clone().unwrap();
+    let no_proxy = env
+        .iter()
+        .find(|v| v.name == "NO_PROXY")
+        .unwrap()
+        .value
+        .clone()
+        .unwrap();
+    assert!(no_proxy.ends_with(",db.internal"), "{no_proxy}");
+}
+
+#[test]
+fn a_volume_with_a_reserved_name_is_an_error() {
+    let mut pod = bare_pod();
+    pod.spec.as_mut().unwrap().volumes = Some(vec![Volume {
+        name: "agentnet-token".into(),
+        ..Volume::default()
+    }]);
+    let cfg = cfg();
+    let err = patch(&pod, &cfg, &tuning(&cfg)).unwrap_err();
+    assert_eq!(err, InjectError::VolumeNameInUse("agentnet-token".into()));
+    assert!(err.to_string().contains("reserves"));
+}
+
+#[test]
+fn patch_for_a_bare_pod_snapshot() {
+    let cfg = cfg();
+    let patch = patch(&bare_pod(), &cfg, &tuning(&cfg)).unwrap();
+    insta::assert_json_snapshot!(patch);
+}
+
+#[test]
+fn sidecar_mounts_are_where_the_contract_says() {
+    let cfg = cfg();
+    let injected = apply(
+        &bare_pod(),
+        &patch(&bare_pod(), &cfg, &tuning(&cfg)).unwrap(),
+    );
+    let sidecar = injected.spec.unwrap().init_containers.unwrap().remove(0);
+    let env: BTreeMap<String, Option<String>> = sidecar
+        .env
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.name, v.value))
+        .collect();
+    let token_file = env[agentnet_api::contract::env::TOKEN_FILE]
+        .clone()
+        .unwrap();
+    let bundle_file = env[agentnet_api::contract::env::TRUST_BUNDLE_FILE]
+        .clone()
+        .unwrap();
+    let mounts = sidecar.volume_mounts.unwrap();
+    assert!(token_file.starts_with(&format!("{}/", mounts[0].mount_path)));
+    assert!(bundle_file.starts_with(&format!("{}/", mounts[1].mount_path)));
+    assert_eq!(json!(mounts[0].read_only), json!(true));
+}
