@@ -1,0 +1,118 @@
+//! List filtering (beyond upstream, its issue #219): a `tools/list`, `prompts/list`,
+//! `resources/list` or `resources/templates/list` result keeps exactly the entries
+//! whose call (`tools/call`, `prompts/get`, `resources/read`) the caller may make.
+
+use serde_json::Value;
+
+use crate::index::Index;
+use crate::request::{McpMessage, Message, Request};
+
+/// A list method and the call its entries stand for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListKind {
+    Tools,
+    Prompts,
+    Resources,
+    ResourceTemplates,
+}
+
+/// What filtering removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filtered {
+    pub kept: usize,
+    /// The names (or URIs) of the removed entries; `""` for an entry without one.
+    pub removed: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("{0:?} is not a list method policy can filter")]
+    NotAList(String),
+    #[error("the result has no {0} array")]
+    Shape(&'static str),
+}
+
+// === impl ListKind ===
+
+impl ListKind {
+    pub fn from_method(method: &str) -> Option<Self> {
+        match method {
+            "tools/list" => Some(ListKind::Tools),
+            "prompts/list" => Some(ListKind::Prompts),
+            "resources/list" => Some(ListKind::Resources),
+            "resources/templates/list" => Some(ListKind::ResourceTemplates),
+            _ => None,
+        }
+    }
+
+    /// The result's array and the entry field that names the target.
+    fn fields(self) -> (&'static str, &'static str) {
+        match self {
+            ListKind::Tools => ("tools", "name"),
+            ListKind::Prompts => ("prompts", "name"),
+            ListKind::Resources => ("resources", "uri"),
+            ListKind::ResourceTemplates => ("resourceTemplates", "uriTemplate"),
+        }
+    }
+
+    /// The call an entry stands for. A template stands for reading its literal
+    /// template, so only rules that admit it without naming a URI (or naming the
+    /// template itself) show it.
+    fn call(self, key: &str) -> McpMessage {
+        match self {
+            ListKind::Tools => McpMessage::tool_call(key),
+            ListKind::Prompts => McpMessage::new("prompts/get").with_name(key),
+            ListKind::Resources | ListKind::ResourceTemplates => {
+                McpMessage::new("resources/read").with_uri(key)
+            }
+        }
+    }
+}
+
+// === impl Index ===
+
+impl Index {
+    /// Removes from `result` (the JSON-RPC `result` of `list_request`'s response) the
+    /// entries whose call the same caller may not make. Calls are decided without
+    /// arguments; an ExternalAuth requirement does not hide an entry (the authorizer
+    /// is asked when the call is made).
+    pub fn filter_list(
+        &self,
+        list_request: &Request,
+        result: &mut Value,
+    ) -> Result<Filtered, FilterError> {
+        let method = list_request
+            .mcp()
+            .map(|m| m.method.as_str())
+            .unwrap_or_default();
+        let kind = ListKind::from_method(method)
+            .ok_or_else(|| FilterError::NotAList(method.to_owned()))?;
+        let (array, key) = kind.fields();
+        let entries = result
+            .get_mut(array)
+            .and_then(Value::as_array_mut)
+            .ok_or(FilterError::Shape(array))?;
+        let mut call = list_request.clone();
+        let mut filtered = Filtered::default();
+        entries.retain(|entry| {
+            let name = entry.get(key).and_then(Value::as_str);
+            let keep = name.is_some_and(|n| self.may_call(&mut call, kind, n));
+            if !keep {
+                filtered.removed.push(name.unwrap_or_default().to_owned());
+            }
+            keep
+        });
+        filtered.kept = entries.len();
+        Ok(filtered)
+    }
+
+    /// Whether `list_request`'s caller may call the entry `key` of a `kind` list.
+    pub fn may_use(&self, list_request: &Request, kind: ListKind, key: &str) -> bool {
+        self.may_call(&mut list_request.clone(), kind, key)
+    }
+
+    fn may_call(&self, call: &mut Request, kind: ListKind, key: &str) -> bool {
+        call.message = Message::Mcp(kind.call(key));
+        self.decide(call).is_allowed()
+    }
+}
