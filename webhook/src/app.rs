@@ -1,9 +1,9 @@
 //! Wiring: one kube client, one shutdown signal, one task per job.
 //!
 //! Jobs today: the TLS server (`/mutate`, `/convert`), the admin server (`/metrics`,
-//! probes) and serving-certificate maintenance. The policy status controller and the
-//! identity service join as further `jobs.spawn(..)` lines in `run`, each taking its
-//! part of `Config`, the shared client and a shutdown receiver.
+//! probes), serving-certificate maintenance and the policy status controller. The
+//! identity service joins as a further `jobs.spawn(..)` line in `spawn_jobs`, taking
+//! its part of `Config`, the shared client and a shutdown receiver.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +29,7 @@ use crate::server::{self, CertResolver};
 use crate::serving_cert::publish::{Endpoint, Publisher};
 use crate::serving_cert::store::SecretStore;
 use crate::serving_cert::{self, Source};
+use crate::status::StatusController;
 use crate::{admin, convert};
 
 /// An AdmissionReview carries the pod (up to ~1.5 MiB) and may carry it twice.
@@ -75,6 +76,10 @@ async fn spawn_jobs(
         stopped.clone(),
     ));
     jobs.spawn(server::serve_plain(admin_listener, admin, stopped.clone()));
+    if config.status.enabled {
+        let controller = StatusController::new(config, client.clone(), metrics.clone());
+        jobs.spawn(controller.run(stopped.clone()));
+    }
     jobs.spawn(serving_cert::maintain(
         source, resolver, metrics, every, stopped,
     ));

@@ -11,6 +11,10 @@ use clap::{Args, Parser, ValueEnum};
 use crate::mutate::quantity::Quantity;
 use crate::mutate::tuning::{DefaultAction, LogLevel, parse_cert_lifetime};
 
+mod status;
+
+pub use status::{DEFAULT_CONTROLLER_NAME, StatusConfig, StatusConfigError};
+
 /// The one CRD with two versions, converted by `/convert`.
 pub const XACCESSPOLICY_CRD: &str = "xaccesspolicies.agentic.networking.x-k8s.io";
 
@@ -50,6 +54,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub sidecar: SidecarConfig,
+
+    #[command(flatten)]
+    pub status: StatusConfig,
 
     #[command(flatten)]
     pub log: LogConfig,
@@ -240,6 +247,8 @@ pub enum ConfigError {
     },
     #[error("--namespace must not be empty")]
     NoNamespace,
+    #[error(transparent)]
+    Status(#[from] StatusConfigError),
 }
 
 // === impl Config ===
@@ -250,6 +259,7 @@ impl Config {
         if self.namespace.is_empty() {
             return Err(ConfigError::NoNamespace);
         }
+        self.status.validate()?;
         let s = &self.sidecar;
         check_limit("cpu", &s.proxy_cpu_request, &s.proxy_cpu_limit)?;
         check_limit("memory", &s.proxy_memory_request, &s.proxy_memory_limit)

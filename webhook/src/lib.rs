@@ -1,6 +1,6 @@
 //! agentnet-webhook: injects the agentnet sidecar into opted-in pods (`/mutate`),
-//! converts XAccessPolicy versions (`/convert`), and manages its own serving
-//! certificate. See `app` for how the jobs are wired together.
+//! converts XAccessPolicy versions (`/convert`), writes XAccessPolicy and XBackend
+//! status (`status`), and manages its own serving certificate. See `app` for how the jobs are wired together.
 
 pub mod admin;
 pub mod app;
@@ -10,4 +10,5 @@ pub mod metrics;
 pub mod mutate;
 pub mod server;
 pub mod serving_cert;
+pub mod status;
 pub mod telemetry;

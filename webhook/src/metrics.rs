@@ -17,6 +17,12 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusWriteLabels {
+    pub kind: String,
+    pub result: String,
+}
+
 /// All metric handles; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Metrics {
@@ -26,6 +32,9 @@ pub struct Metrics {
     admission_seconds: Histogram,
     conversions: Family<ResultLabels, Counter>,
     serving_cert_expiry: Gauge,
+    status_writes: Family<StatusWriteLabels, Counter>,
+    compile_generation: Gauge,
+    status_leader: Gauge,
 }
 
 // === impl Metrics ===
@@ -39,6 +48,9 @@ impl Metrics {
             admission_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             conversions: Family::default(),
             serving_cert_expiry: Gauge::default(),
+            status_writes: Family::default(),
+            compile_generation: Gauge::default(),
+            status_leader: Gauge::default(),
         };
         metrics.register_all();
         metrics
@@ -72,6 +84,26 @@ impl Metrics {
             expiry,
             self.serving_cert_expiry.clone(),
         );
+        self.register_status();
+    }
+
+    fn register_status(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "status_writes",
+            "Status patches by the policy status controller, by kind and result",
+            self.status_writes.clone(),
+        );
+        r.register(
+            "policy_compile_generation",
+            "Generation of the policy index the status controller last compiled",
+            self.compile_generation.clone(),
+        );
+        r.register(
+            "status_leader",
+            "1 while this replica holds the status Lease and writes status",
+            self.status_leader.clone(),
+        );
     }
 
     pub fn admission(&self, result: &str, seconds: f64) {
@@ -101,6 +133,24 @@ impl Metrics {
 
     pub fn serving_cert_expires_at(&self, unix_seconds: i64) {
         self.serving_cert_expiry.set(unix_seconds);
+    }
+
+    /// `result`: written, conflict or error.
+    pub fn status_write(&self, kind: &str, result: &str) {
+        let labels = StatusWriteLabels {
+            kind: kind.into(),
+            result: result.into(),
+        };
+        self.status_writes.get_or_create(&labels).inc();
+    }
+
+    pub fn compiled(&self, generation: u64) {
+        self.compile_generation
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
+    }
+
+    pub fn status_leader(&self, leader: bool) {
+        self.status_leader.set(i64::from(leader));
     }
 
     /// The OpenMetrics text exposition.
@@ -140,5 +190,22 @@ mod tests {
             text.contains("agentnet_webhook_admission_duration_seconds_count 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn exposes_status_writes_generation_and_leadership() {
+        let m = Metrics::new();
+        m.status_write("XAccessPolicy", "written");
+        m.compiled(7);
+        m.status_leader(true);
+        let text = m.encode().unwrap();
+        let written =
+            r#"agentnet_webhook_status_writes_total{kind="XAccessPolicy",result="written"} 1"#;
+        assert!(text.contains(written), "{text}");
+        assert!(
+            text.contains("agentnet_webhook_policy_compile_generation 7"),
+            "{text}"
+        );
+        assert!(text.contains("agentnet_webhook_status_leader 1"), "{text}");
     }
 }

@@ -107,6 +107,8 @@ impl Isolated {
             ("webhook.namespaceSelectorExpressions[0].values[0]", release),
             // The CRDs are shared: only the shared release serves their conversion.
             ("webhook.conversion.enabled", "false"),
+            // One status writer per cluster: the shared release's.
+            ("statusController.enabled", "false"),
         ];
         let namespace = format!("{release}-system");
         Ok(Self(

@@ -6,4 +6,5 @@
 
 mod control_plane;
 mod crds;
+mod status;
 mod webhook;

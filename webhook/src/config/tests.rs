@@ -90,3 +90,32 @@ fn list_flags_take_commas() {
     assert_eq!(config.excluded_namespaces, ["x", "y"]);
     assert_eq!(config.serving.tls_extra_sans, ["1.2.3.4", "h"]);
 }
+
+#[test]
+fn status_controller_is_on_by_default_and_can_be_turned_off() {
+    let config = parse(&[]).unwrap();
+    assert!(config.status.enabled);
+    assert_eq!(
+        config.status.controller_name,
+        "agentnet.dev/policy-controller"
+    );
+    assert_eq!(config.status.lease_duration, Duration::from_secs(15));
+    let config = parse(&["--status-controller=false"]).unwrap();
+    assert!(!config.status.enabled);
+}
+
+#[test]
+fn validate_rejects_lease_timings_out_of_order_and_bad_controller_names() {
+    let config = parse(&["--status-renew-deadline=20s"]).unwrap();
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("--status-renew-deadline"), "{err}");
+    let config = parse(&["--status-retry-period=10s"]).unwrap();
+    assert!(config.validate().is_err());
+    for bad in ["no-slash", "Example.com/x", "example.com/", "-a.com/x"] {
+        let config = parse(&[&format!("--status-controller-name={bad}")]).unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains(bad), "{bad}: {err}");
+    }
+    let config = parse(&["--status-controller-name=example.com/gateway-controller"]).unwrap();
+    config.validate().unwrap();
+}

@@ -1,0 +1,169 @@
+//! The controller's view of the cluster: reflectors of XBackend, XAccessPolicy
+//! (v1alpha1, whatever version it was written in) and Service, in all namespaces.
+//!
+//! Each watch is one chain: `watcher(..).default_backoff().modify(strip).reflect(w)`.
+//! Objects are read through `DeserializeGuard`, so one malformed object is logged and
+//! skipped instead of ending the watch. Every event bumps a counter the controller
+//! waits on. EndpointSlices are not watched: no condition depends on them.
+
+use std::collections::HashSet;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use agentnet_api::v0alpha0::XBackend;
+use agentnet_api::v1alpha1::XAccessPolicy;
+use agentnet_policy::Snapshot;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::DeserializeGuard;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+/// Annotation that repeats the whole object; nothing here reads it.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Read-only caches of the watched objects.
+#[derive(Clone)]
+pub struct Stores {
+    pub backends: Store<DeserializeGuard<XBackend>>,
+    pub policies: Store<DeserializeGuard<XAccessPolicy>>,
+    pub services: Store<DeserializeGuard<Service>>,
+}
+
+/// Starts the reflectors: the stores, and the future that drives the watches (it runs
+/// until dropped; a failing watch backs off and retries). `changed` counts events.
+pub fn start(client: &Client, changed: watch::Sender<u64>) -> (Stores, BoxFuture<'static, ()>) {
+    let changed = Arc::new(changed);
+    let (backends, b) = reflect::<XBackend>(Api::all(client.clone()), changed.clone());
+    let (policies, p) = reflect::<XAccessPolicy>(Api::all(client.clone()), changed.clone());
+    let (services, s) = reflect::<Service>(Api::all(client.clone()), changed);
+    let drive = async move {
+        tokio::join!(b, p, s);
+    };
+    let stores = Stores {
+        backends,
+        policies,
+        services,
+    };
+    (stores, drive.boxed())
+}
+
+fn reflect<K>(
+    api: Api<DeserializeGuard<K>>,
+    changed: Arc<watch::Sender<u64>>,
+) -> (Store<DeserializeGuard<K>>, BoxFuture<'static, ()>)
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let kind = K::kind(&());
+    let events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|o: &mut DeserializeGuard<K>| strip(o.meta_mut()))
+        .reflect(writer);
+    let drive = events.for_each(move |event| {
+        match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                report_invalid(&kind, &o);
+                changed.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            Ok(_) => changed.send_modify(|n| *n = n.wrapping_add(1)),
+            // 410 Gone: the watch fell behind and relists; nothing is lost.
+            Err(watcher::Error::WatchError(s)) if s.code == 410 => {
+                tracing::debug!(kind = %kind, "watch expired; relisting");
+            }
+            Err(e) => tracing::warn!(kind = %kind, error = %e, "watch failed; retrying"),
+        }
+        futures::future::ready(())
+    });
+    (store, drive.boxed())
+}
+
+fn strip(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+fn report_invalid<K>(kind: &str, o: &DeserializeGuard<K>) {
+    if let Err(e) = &o.0 {
+        let (ns, name) = (e.metadata.namespace.as_deref(), e.metadata.name.as_deref());
+        let error = e.error.as_str();
+        tracing::warn!(
+            kind,
+            namespace = ns,
+            name,
+            error,
+            "skipping an object that does not parse"
+        );
+    }
+}
+
+// === impl Stores ===
+
+impl Stores {
+    /// Resolves once every store holds a complete first list.
+    pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
+        self.backends.wait_until_ready().await?;
+        self.policies.wait_until_ready().await?;
+        self.services.wait_until_ready().await
+    }
+
+    /// What `compile` needs: the valid objects, and only the Services XBackends name.
+    pub fn snapshot(&self) -> Snapshot {
+        let backends: Vec<XBackend> = valid(&self.backends);
+        let named: HashSet<(String, String)> = backends.iter().filter_map(service_of).collect();
+        let services = self.services.state().into_iter().filter_map(|s| {
+            let s = s.0.as_ref().ok()?;
+            let key = (s.namespace()?, s.name_any());
+            named.contains(&key).then(|| s.clone())
+        });
+        Snapshot {
+            backends,
+            policies: valid(&self.policies),
+            services: services.collect(),
+            endpoint_slices: Vec::new(),
+        }
+    }
+
+    pub fn policy(&self, namespace: &str, name: &str) -> Option<XAccessPolicy> {
+        let key = ObjectRef::new(name).within(namespace);
+        self.policies
+            .get(&key)
+            .and_then(|o| o.0.as_ref().ok().cloned())
+    }
+
+    pub fn backend(&self, namespace: &str, name: &str) -> Option<XBackend> {
+        let key = ObjectRef::new(name).within(namespace);
+        self.backends
+            .get(&key)
+            .and_then(|o| o.0.as_ref().ok().cloned())
+    }
+}
+
+fn valid<K: Clone>(store: &Store<DeserializeGuard<K>>) -> Vec<K>
+where
+    DeserializeGuard<K>: Resource<DynamicType = ()> + Clone,
+{
+    let all = store.state();
+    all.iter()
+        .filter_map(|o| o.0.as_ref().ok().cloned())
+        .collect()
+}
+
+/// The (namespace, Service name) an XBackend points at, if any.
+fn service_of(b: &XBackend) -> Option<(String, String)> {
+    let spec = &b.spec;
+    let name = spec.mcp.as_ref().and_then(|m| m.service_name.clone());
+    let name = name.or_else(|| spec.a2a.as_ref().and_then(|a| a.service_name.clone()))?;
+    Some((b.namespace()?, name))
+}
+
+#[cfg(test)]
+mod tests;
