@@ -6,5 +6,6 @@
 
 mod control_plane;
 mod crds;
+mod sidecar;
 mod status;
 mod webhook;

@@ -1,0 +1,302 @@
+//! Wiring: validate the configuration, start the policy source, bind the outbound and
+//! admin listeners, serve until shutdown, then drain within the deadline.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentnet_policy::BackendDefault;
+use anyhow::{Context, Result};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin::{self, Admin};
+use crate::config::{Config, IdentityConfig, LimitsConfig, OutboundDefault, PortItem};
+use crate::extauth::ExternalAuth;
+use crate::forward::Forwarder;
+use crate::identify::Routing;
+use crate::identity::LocalIdentity;
+use crate::metrics::Metrics;
+use crate::outbound::connect::Tunnels;
+use crate::outbound::listener;
+use crate::policy_source::{PolicyState, Publisher, dir};
+use crate::proxy::{Limits, Proxy, until_set};
+use crate::ready::Ready;
+
+/// A started sidecar.
+#[derive(Debug)]
+pub struct Running {
+    pub outbound_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub policy: Arc<PolicyState>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<Result<()>>,
+}
+
+/// The configuration, grouped by the part of the sidecar that uses it.
+struct Parts {
+    addrs: (SocketAddr, SocketAddr),
+    source: PolicySource,
+    identity: IdentityConfig,
+    backend_default: BackendDefault,
+    outbound: (OutboundDefault, Vec<PortItem>),
+    limits: LimitsConfig,
+    upstream_ca_file: Option<PathBuf>,
+    drain_timeout: Duration,
+    audit: bool,
+}
+
+enum PolicySource {
+    Dir(PathBuf, Duration),
+    Kube(Option<PathBuf>),
+}
+
+struct Serving {
+    launch: Launch,
+    /// Outbound, admin.
+    listeners: (TcpListener, TcpListener),
+    stop: watch::Receiver<bool>,
+}
+
+/// Starts everything and returns once the listeners are bound.
+pub async fn start(config: Config) -> Result<Running> {
+    config.validate()?;
+    let config_json = Arc::new(serde_json::to_value(&config)?);
+    let identity = LocalIdentity::new(config.source()?, config.identity.namespace.clone());
+    let parts = split(config);
+    let settings = parts.identity.settings(parts.backend_default);
+    let policy = PolicyState::new(&settings);
+    let proxy = Arc::new(proxy(&parts, policy.clone(), identity.clone())?);
+    let publisher = Publisher::new(policy.clone(), settings);
+    let source_task = spawn_source(parts.source, publisher).await?;
+    let ready = Arc::new(Ready::new(policy.clone()));
+    let metrics = proxy.metrics.clone();
+    let admin = Admin {
+        policy,
+        metrics,
+        ready,
+        identity,
+        config: config_json,
+    };
+    let (addrs, drain_timeout) = (parts.addrs, parts.drain_timeout);
+    launch(Launch {
+        proxy,
+        admin,
+        addrs,
+        drain_timeout,
+        source_task,
+    })
+    .await
+}
+
+/// What `launch` starts.
+struct Launch {
+    proxy: Arc<Proxy>,
+    admin: Admin,
+    addrs: (SocketAddr, SocketAddr),
+    drain_timeout: Duration,
+    source_task: JoinHandle<()>,
+}
+
+/// Binds both listeners and starts serving on them.
+async fn launch(launch: Launch) -> Result<Running> {
+    let outbound = bind(launch.addrs.0, "outbound").await?;
+    let admin = bind(launch.addrs.1, "admin").await?;
+    let (outbound_addr, admin_addr) = (outbound.local_addr()?, admin.local_addr()?);
+    let policy = launch.admin.policy.clone();
+    let (shutdown, stop) = watch::channel(false);
+    let listeners = (outbound, admin);
+    let task = tokio::spawn(
+        Serving {
+            launch,
+            listeners,
+            stop,
+        }
+        .run(),
+    );
+    tracing::info!(%outbound_addr, %admin_addr, "agentnet-sidecar started");
+    Ok(Running {
+        outbound_addr,
+        admin_addr,
+        policy,
+        shutdown,
+        task,
+    })
+}
+
+/// Takes `Config` apart without `..`, so a new field cannot be silently ignored (and
+/// so this runs past 30 lines: one line per field).
+fn split(config: Config) -> Parts {
+    let Config {
+        outbound_addr,
+        admin_addr,
+        outbound_default,
+        backend_default,
+        exclude_outbound_ports,
+        config_dir,
+        config_poll_interval,
+        kubeconfig,
+        identity,
+        limits,
+        upstream_ca_file,
+        drain_timeout,
+        workers: _,
+        log,
+    } = config;
+    let source = match config_dir {
+        Some(dir) => PolicySource::Dir(dir, config_poll_interval),
+        None => PolicySource::Kube(kubeconfig),
+    };
+    let addrs = (outbound_addr, admin_addr);
+    let outbound = (outbound_default, exclude_outbound_ports);
+    Parts {
+        audit: log.audit,
+        addrs,
+        source,
+        identity,
+        backend_default,
+        outbound,
+        limits,
+        upstream_ca_file,
+        drain_timeout,
+    }
+}
+
+async fn spawn_source(source: PolicySource, publisher: Publisher) -> Result<JoinHandle<()>> {
+    Ok(match source {
+        PolicySource::Dir(dir, interval) => {
+            tokio::spawn(dir::run(dir::DirSource::new(dir), publisher, interval))
+        }
+        PolicySource::Kube(kubeconfig) => {
+            let client = kube_client(kubeconfig).await?;
+            tokio::spawn(crate::policy_source::kube::run(client, publisher))
+        }
+    })
+}
+
+fn proxy(parts: &Parts, policy: Arc<PolicyState>, identity: LocalIdentity) -> Result<Proxy> {
+    let LimitsConfig {
+        max_body_bytes,
+        max_list_bytes,
+        connect_timeout,
+    } = parts.limits;
+    let (outbound_default, excluded) = &parts.outbound;
+    let excluded_ports = excluded.iter().filter_map(|p| p.0).collect();
+    let caller_namespace = identity.namespace().to_owned();
+    Ok(Proxy {
+        policy,
+        identity,
+        routing: Routing {
+            caller_namespace,
+            outbound_default: *outbound_default,
+            excluded_ports,
+        },
+        forward: Forwarder::new(connect_timeout, parts.upstream_ca_file.as_deref())?,
+        external_auth: ExternalAuth,
+        metrics: Arc::new(Metrics::new()),
+        tunnels: Tunnels::new(),
+        limits: Limits {
+            max_body_bytes,
+            max_list_bytes,
+            connect_timeout,
+        },
+        audit: parts.audit,
+    })
+}
+
+async fn bind(addr: SocketAddr, which: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {which} listener {addr}"))
+}
+
+async fn kube_client(kubeconfig: Option<PathBuf>) -> Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(&path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            let options = KubeConfigOptions::default();
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .context("loading the kubeconfig")?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("finding a Kubernetes configuration (in-cluster, then $KUBECONFIG)")?,
+    };
+    kube::Client::try_from(config).context("building the Kubernetes client")
+}
+
+// === impl Serving ===
+
+impl Serving {
+    /// Serves until told to stop, then drains connections and tunnels (up to the
+    /// deadline) before the admin listener and the policy source stop.
+    async fn run(self) -> Result<()> {
+        let Serving {
+            launch,
+            listeners: (outbound, admin_listener),
+            stop,
+        } = self;
+        let ready = launch.admin.ready.clone();
+        let (admin_stop, admin_task) = serve_admin(admin_listener, launch.admin);
+        ready.serving();
+        let connections = listener::serve(outbound, launch.proxy.clone(), stop).await;
+        ready.draining();
+        drain(&launch.proxy, connections, launch.drain_timeout).await;
+        admin_stop.send_replace(true);
+        launch.source_task.abort();
+        admin_task
+            .await
+            .context("admin listener task")?
+            .context("admin listener")?;
+        tracing::info!("agentnet-sidecar stopped");
+        Ok(())
+    }
+}
+
+/// The admin listener, until the returned flag is set.
+fn serve_admin(
+    listener: TcpListener,
+    admin: Admin,
+) -> (watch::Sender<bool>, JoinHandle<std::io::Result<()>>) {
+    let (stop, mut stopped) = watch::channel(false);
+    let server = axum::serve(listener, admin::router(admin));
+    let server = server.with_graceful_shutdown(async move { until_set(&mut stopped).await });
+    (stop, tokio::spawn(async move { server.await }))
+}
+
+/// Waits for open connections (SSE streams included) and tunnels to finish, then
+/// closes whatever the deadline left open.
+async fn drain(
+    proxy: &Proxy,
+    connections: hyper_util::server::graceful::GracefulShutdown,
+    deadline: Duration,
+) {
+    tracing::info!(
+        open = connections.count(),
+        tunnels = proxy.tunnels.count(),
+        "draining"
+    );
+    let drained = tokio::time::timeout(deadline, async {
+        connections.shutdown().await;
+        proxy.tunnels.drained().await;
+    });
+    if drained.await.is_err() {
+        tracing::warn!(timeout = ?deadline, "drain deadline passed; closing what is still open");
+    }
+    proxy.tunnels.close_all();
+}
+
+// === impl Running ===
+
+impl Running {
+    /// Stops accepting, drains, and waits until everything has stopped.
+    pub async fn shutdown(self) -> Result<()> {
+        self.shutdown.send_replace(true);
+        self.task.await.context("sidecar task")?
+    }
+}

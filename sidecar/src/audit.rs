@@ -1,0 +1,161 @@
+//! audit: one record per request, filled in by each stage and emitted exactly once
+//! when it is dropped, whether the request finished, failed or was cancelled. It
+//! goes to target `agentnet::audit` and to the request metrics. Bodies, arguments and
+//! headers are never part of it.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use agentnet_policy::{Backend, Decision, Protocol};
+use http::Method;
+
+use crate::codec::Call;
+use crate::identify::Passthrough;
+use crate::metrics::{Metrics, RequestLabels, label_method};
+
+pub const TARGET: &str = "agentnet::audit";
+
+/// What happened to a request, as far as it got.
+#[derive(Debug)]
+pub struct Record {
+    start: Instant,
+    time: SystemTime,
+    enabled: bool,
+    metrics: Arc<Metrics>,
+    pub source: Arc<str>,
+    /// `namespace/name` of the XBackend.
+    pub backend: Option<String>,
+    /// The authority of a destination that is no XBackend.
+    pub destination: Option<String>,
+    /// `mcp`, `a2a`, `http` (no XBackend) or `connect`.
+    pub protocol: &'static str,
+    /// As sent: a JSON-RPC method or, without one, the HTTP method.
+    pub method: Option<String>,
+    /// The tool, prompt, resource URI or skill.
+    pub target: Option<String>,
+    /// `allow`, `deny` or `reject` (malformed, never decided).
+    pub decision: Option<&'static str>,
+    pub policy: Option<String>,
+    pub rule: Option<String>,
+    pub reason: Option<String>,
+    pub status: Option<u16>,
+    pub generation: u64,
+}
+
+// === impl Record ===
+
+impl Record {
+    pub fn new(source: Arc<str>, metrics: Arc<Metrics>, enabled: bool) -> Self {
+        Record {
+            start: Instant::now(),
+            time: SystemTime::now(),
+            enabled,
+            metrics,
+            source,
+            backend: None,
+            destination: None,
+            protocol: "http",
+            method: None,
+            target: None,
+            decision: None,
+            policy: None,
+            rule: None,
+            reason: None,
+            status: None,
+            generation: 0,
+        }
+    }
+
+    pub fn decided(&mut self, decision: &Decision) {
+        self.decision = Some(if decision.is_allowed() {
+            "allow"
+        } else {
+            "deny"
+        });
+        self.policy = decision.policy.as_ref().map(ToString::to_string);
+        self.rule.clone_from(&decision.rule);
+        self.reason = Some(decision.reason());
+    }
+
+    /// The request goes to `backend`.
+    pub fn route(&mut self, backend: &Backend) {
+        self.backend = Some(backend.id().to_string());
+        self.protocol = match backend.protocol() {
+            Protocol::Mcp => "mcp",
+            Protocol::A2a => "a2a",
+        };
+    }
+
+    /// What the request asks for: its JSON-RPC method (else its HTTP method) and target.
+    pub fn call(&mut self, call: &Call, http_method: &Method) {
+        self.method = Some(
+            call.method
+                .clone()
+                .unwrap_or_else(|| http_method.to_string()),
+        );
+        self.target.clone_from(&call.target);
+    }
+
+    /// A destination that is no XBackend, or an excluded port: allowed unseen.
+    pub fn passthrough(&mut self, authority: &str, method: &Method, why: Passthrough) {
+        (self.destination, self.method) = (Some(authority.to_owned()), Some(method.to_string()));
+        if *method == Method::CONNECT {
+            self.protocol = "connect";
+        }
+        self.decision = Some("allow");
+        self.reason = Some(match why {
+            Passthrough::ExcludedPort => "excluded port: passed through without policy".into(),
+            Passthrough::OutboundAllow => "not an XBackend: allowed by the outbound default".into(),
+        });
+    }
+
+    pub fn denied(&mut self, policy: Option<String>, rule: Option<String>, reason: String) {
+        (self.decision, self.policy, self.rule, self.reason) =
+            (Some("deny"), policy, rule, Some(reason));
+    }
+
+    fn emit(&self) {
+        let latency = self.start.elapsed();
+        let decision = self.decision.unwrap_or("reject");
+        let labels = RequestLabels {
+            backend: self.backend.clone().unwrap_or_default(),
+            protocol: self.protocol,
+            method: self.method.as_deref().map_or("other", label_method),
+            decision,
+        };
+        self.metrics.request(labels, latency.as_secs_f64());
+        if self.enabled {
+            self.log(decision, latency.as_secs_f64() * 1000.0);
+        }
+    }
+
+    fn log(&self, decision: &str, latency_ms: f64) {
+        tracing::info!(
+            target: TARGET,
+            time = %humantime::format_rfc3339_millis(self.time),
+            source = %self.source,
+            backend = self.backend.as_deref(),
+            destination = self.destination.as_deref(),
+            protocol = self.protocol,
+            method = self.method.as_deref(),
+            target = self.target.as_deref(),
+            decision,
+            policy = self.policy.as_deref(),
+            rule = self.rule.as_deref(),
+            reason = self.reason.as_deref(),
+            status = self.status,
+            latency_ms,
+            generation = self.generation,
+            "decision"
+        );
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        self.emit();
+    }
+}
+
+#[cfg(test)]
+mod tests;

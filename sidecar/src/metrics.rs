@@ -1,0 +1,210 @@
+//! Prometheus metrics of the sidecar (served at the admin listener's `/metrics`):
+//! requests by backend, protocol, method and decision; their latency; upstream
+//! errors; the policy index's generation, age and sync; manifests that failed.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::policy_source::PolicyState;
+
+/// Labels of one request. `method` is normalized to a bounded set (see `label_method`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `namespace/name`, or empty for destinations that are no XBackend.
+    pub backend: String,
+    pub protocol: &'static str,
+    pub method: &'static str,
+    pub decision: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    protocol: &'static str,
+    decision: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    backend: String,
+    kind: &'static str,
+}
+
+type HistogramFamily = Family<LatencyLabels, Histogram, fn() -> Histogram>;
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+    upstream_errors: Family<UpstreamLabels, Counter>,
+    generation: Gauge,
+    age: Gauge<f64, AtomicU64>,
+    synced: Gauge,
+    config_errors: Gauge,
+}
+
+/// `registry.register(name, help, metric.clone())` for each line.
+macro_rules! register {
+    ($registry:expr; $($name:literal, $help:literal => $metric:expr;)*) => {
+        $($registry.register($name, $help, $metric.clone());)*
+    };
+}
+
+/// MCP and A2A methods counted by name; anything else is `other`.
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "subscriptions/listen",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+    "SendMessage",
+    "SendStreamingMessage",
+    "GetTask",
+    "ListTasks",
+    "CancelTask",
+    "SubscribeToTask",
+    "GetExtendedAgentCard",
+    "message/send",
+    "message/stream",
+    "tasks/get",
+    "tasks/cancel",
+    "tasks/resubscribe",
+    "GET",
+    "POST",
+    "DELETE",
+    "PUT",
+    "PATCH",
+    "HEAD",
+    "OPTIONS",
+    "CONNECT",
+];
+
+/// A label value from an untrusted method name, so clients cannot grow the series.
+pub fn label_method(method: &str) -> &'static str {
+    KNOWN_METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+// === impl Metrics ===
+
+impl Metrics {
+    pub fn new() -> Self {
+        let buckets = || Histogram::new(exponential_buckets(0.000_1, 2.5, 12));
+        let metrics = Metrics {
+            registry: Registry::with_prefix("agentnet"),
+            requests: Family::default(),
+            latency: Family::new_with_constructor(buckets),
+            upstream_errors: Family::default(),
+            generation: Gauge::default(),
+            age: Gauge::default(),
+            synced: Gauge::default(),
+            config_errors: Gauge::default(),
+        };
+        metrics.registered()
+    }
+
+    fn registered(mut self) -> Self {
+        register! { self.registry;
+            "requests", "Requests by backend, protocol, method and decision" => self.requests;
+            "request_duration_seconds", "Time from request to response head" => self.latency;
+            "upstream_errors", "Upstream connect, TLS and protocol failures" => self.upstream_errors;
+            "policy_index_generation", "Generation of the policy index in force" => self.generation;
+            "policy_index_age_seconds", "Seconds since the policy index was published" => self.age;
+            "policy_synced", "1 once the policy source has synced" => self.synced;
+            "config_errors", "Manifests or objects skipped because they are invalid" => self.config_errors;
+        }
+        self
+    }
+
+    pub fn request(&self, labels: RequestLabels, seconds: f64) {
+        let latency = LatencyLabels {
+            protocol: labels.protocol,
+            decision: labels.decision,
+        };
+        self.latency.get_or_create(&latency).observe(seconds);
+        self.requests.get_or_create(&labels).inc();
+    }
+
+    pub fn upstream_error(&self, backend: &str, kind: &'static str) {
+        self.upstream_errors
+            .get_or_create(&UpstreamLabels {
+                backend: backend.to_owned(),
+                kind,
+            })
+            .inc();
+    }
+
+    /// The text exposition, with the policy gauges read from `state` now.
+    pub fn encode(&self, state: &PolicyState) -> Result<String, std::fmt::Error> {
+        self.generation
+            .set(i64::try_from(state.generation()).unwrap_or(i64::MAX));
+        self.age.set(state.age().map_or(0.0, |a| a.as_secs_f64()));
+        self.synced.set(i64::from(state.is_synced()));
+        self.config_errors
+            .set(i64::try_from(state.problems().len()).unwrap_or(i64::MAX));
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agentnet_policy::Settings;
+
+    use super::*;
+
+    #[test]
+    fn counts_requests_with_bounded_labels() {
+        let m = Metrics::new();
+        let labels = RequestLabels {
+            backend: "tools/mcp".into(),
+            protocol: "mcp",
+            method: label_method("tools/call"),
+            decision: "deny",
+        };
+        m.request(labels, 0.001);
+        m.upstream_error("tools/mcp", "connect");
+        assert_eq!(label_method("x/evil\"{}"), "other");
+        let text = m.encode(&PolicyState::new(&Settings::default())).unwrap();
+        assert!(text.contains(r#"agentnet_requests_total{backend="tools/mcp",protocol="mcp",method="tools/call",decision="deny"} 1"#), "{text}");
+        assert!(
+            text.contains(
+                r#"agentnet_upstream_errors_total{backend="tools/mcp",kind="connect"} 1"#
+            )
+        );
+        assert!(
+            text.contains("agentnet_policy_synced 0")
+                && text.contains("agentnet_request_duration_seconds_bucket")
+        );
+    }
+}

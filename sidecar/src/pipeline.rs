@@ -1,0 +1,193 @@
+//! The request path: accept (the listener) → parse → identify → decide → forward →
+//! filter → audit (the record, emitted when it drops). `stages` lists them in order;
+//! every failure is a `ProxyError` that only `respond` turns into a response.
+
+use std::sync::Arc;
+
+use agentnet_policy::{Backend, Index};
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+
+use crate::audit::Record;
+use crate::body::{self, ProxyBody, ReadError};
+use crate::codec::{self, Call};
+use crate::decide;
+use crate::filter::{self, ListFilter};
+use crate::forward::{self, Upstream, UpstreamError};
+use crate::identify::{self, BackendRoute, PassthroughRoute, Route};
+use crate::outbound::connect;
+use crate::outbound::destination::{self, Target};
+use crate::proxy::Proxy;
+use crate::respond::ProxyError;
+
+/// Serves one request; never fails (a failure is a response).
+pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<ProxyBody> {
+    let mut audit = Record::new(proxy.identity.label(), proxy.metrics.clone(), proxy.audit);
+    let response = match stages(&proxy, req, &mut audit).await {
+        Ok(response) => response,
+        Err(e) => failed(&proxy, &mut audit, e),
+    };
+    audit.status = Some(response.status().as_u16());
+    response
+}
+
+async fn stages(
+    proxy: &Proxy,
+    req: Request<Incoming>,
+    audit: &mut Record,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let index = synced_index(proxy, audit)?;
+    let (parts, body) = req.into_parts();
+    let target = destination::parse(&parts)?;
+    let route = match identify::route(&target, &index, &proxy.routing)? {
+        Route::Passthrough(to) => return passthrough(proxy, parts, body, to, audit).await,
+        Route::Backend(route) => route,
+    };
+    audit.route(route.backend);
+    if matches!(target, Target::Connect { .. }) {
+        return connect::to_backend(proxy, parts, &route, &index, audit).await;
+    }
+    let (body, mut call) = parse(proxy, &parts, body, route.backend, audit).await?;
+    let request = decide::facts(proxy, &parts, &route, std::mem::take(&mut call.message))?;
+    let decision = index.decide(&request);
+    audit.decided(&decision);
+    decide::enforce(proxy, (&decision, &request), &call, route.backend, audit).await?;
+    let upstream = upstream_request(proxy, parts, body, &route)?;
+    let limit = proxy.limits.max_list_bytes;
+    let filter = call
+        .list
+        .map(|_| ListFilter::new(index.clone(), request, call.id, limit));
+    finish(proxy.forward.send(upstream).await?, filter).await
+}
+
+/// The body, read whole (bounded), and the one message it must be.
+async fn parse(
+    proxy: &Proxy,
+    parts: &Parts,
+    body: Incoming,
+    backend: &Backend,
+    audit: &mut Record,
+) -> Result<(Bytes, Call), ProxyError> {
+    let body = read_body(body, proxy.limits.max_body_bytes).await?;
+    let call = codec::classify(backend.protocol(), parts, &body)?;
+    audit.call(&call, &parts.method);
+    Ok((body, call))
+}
+
+/// The index in force, once (it decides and filters); nothing passes before the sync.
+fn synced_index(proxy: &Proxy, audit: &mut Record) -> Result<Arc<Index>, ProxyError> {
+    let index = proxy.policy.load();
+    if !proxy.policy.is_synced() {
+        return Err(ProxyError::NotSynced);
+    }
+    audit.generation = index.generation();
+    Ok(index)
+}
+
+fn failed(proxy: &Proxy, audit: &mut Record, e: ProxyError) -> Response<ProxyBody> {
+    match &e {
+        ProxyError::NotSynced => audit.denied(None, None, e.to_string()),
+        ProxyError::Route(identify::RouteError::OutboundDenied(authority)) => {
+            audit.destination = Some(authority.clone());
+            audit.denied(None, None, e.to_string());
+        }
+        ProxyError::Upstream(u) => proxy.metrics.upstream_error(
+            audit.backend.as_deref().unwrap_or_default(),
+            upstream_kind(u),
+        ),
+        ProxyError::Denied(_) => {}
+        _ if audit.decision.is_none() => audit.reason = Some(e.to_string()),
+        _ => {}
+    }
+    if !matches!(e, ProxyError::Denied(_)) {
+        tracing::debug!(error = %e, "request failed");
+    }
+    e.into_response()
+}
+
+async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ProxyError> {
+    body::collect(body, limit).await.map_err(|e| match e {
+        ReadError::TooLarge { limit } => ProxyError::TooLarge { limit },
+        ReadError::Read(e) => ProxyError::BodyRead(e),
+    })
+}
+
+fn upstream_request(
+    proxy: &Proxy,
+    mut parts: Parts,
+    body: Bytes,
+    route: &BackendRoute<'_>,
+) -> Result<Request<ProxyBody>, ProxyError> {
+    let backend = route.backend;
+    let upstream = proxy
+        .forward
+        .pick(backend)
+        .ok_or_else(|| ProxyError::NoEndpoint(backend.id().to_string()))?;
+    let uri = upstream.uri(&route.path)?;
+    // External servers get their own name; others the authority the request named
+    // (a proxy replaces Host with the absolute-form target's, RFC 9112 §3.2.2).
+    let named = || HeaderValue::from_str(&route.authority).ok();
+    forward::prepare(&mut parts, uri, upstream.host_header().or_else(named));
+    Ok(Request::from_parts(parts, body::full(body)))
+}
+
+async fn finish(
+    response: Response<Incoming>,
+    filter: Option<ListFilter>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let mut response = match filter {
+        Some(filter) => filter::response(response, filter).await?,
+        None => response.map(body::stream),
+    };
+    forward::strip_hop_by_hop(response.headers_mut());
+    let is_sse = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if is_sse {
+        // Tells any buffering intermediary between here and the agent to stream.
+        response
+            .headers_mut()
+            .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+    Ok(response)
+}
+
+/// A destination that is no XBackend (outbound default allow) or an excluded port:
+/// forwarded or tunnelled unchanged, without inspection.
+async fn passthrough(
+    proxy: &Proxy,
+    mut parts: Parts,
+    body: Incoming,
+    PassthroughRoute { authority, why }: PassthroughRoute,
+    audit: &mut Record,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    audit.passthrough(&authority, &parts.method, why);
+    if parts.method == Method::CONNECT {
+        return connect::tunnel(proxy, parts, authority).await;
+    }
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let host = HeaderValue::from_str(&authority).ok();
+    let uri = Upstream::Passthrough { authority }.uri(&path)?;
+    forward::prepare(&mut parts, uri, host);
+    let upstream = Request::from_parts(parts, body::stream(body));
+    let mut response = proxy.forward.send(upstream).await?.map(body::stream);
+    forward::strip_hop_by_hop(response.headers_mut());
+    Ok(response)
+}
+
+fn upstream_kind(e: &UpstreamError) -> &'static str {
+    match e {
+        UpstreamError::Connect { .. } => "connect",
+        UpstreamError::Tls { .. } => "tls",
+        UpstreamError::Protocol { .. } => "protocol",
+        UpstreamError::Uri(_) => "uri",
+    }
+}

@@ -1,0 +1,56 @@
+use std::fs;
+
+use super::*;
+
+const BACKEND: &str = "apiVersion: agentic.networking.x-k8s.io/v0alpha0\nkind: XBackend\nmetadata: {name: b, namespace: n}\nspec: {mcp: {hostname: example.com, port: 443}}\n";
+const OTHER: &str = "apiVersion: agentic.networking.x-k8s.io/v0alpha0\nkind: XBackend\nmetadata: {name: c, namespace: n}\nspec: {mcp: {hostname: example.org, port: 443}}\n";
+
+#[test]
+fn reads_changes_and_keeps_the_last_good_content_of_a_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backends.yaml");
+    fs::write(&file, BACKEND).unwrap();
+    fs::write(dir.path().join(".hidden.yaml"), "not: [yaml").unwrap();
+    fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+    let mut source = DirSource::new(dir.path().to_owned());
+    assert!(source.scan().unwrap());
+    assert_eq!(source.snapshot().backends.len(), 1);
+    assert!(!source.scan().unwrap(), "nothing changed");
+
+    fs::write(&file, "this: [is broken").unwrap();
+    assert!(source.scan().unwrap());
+    assert_eq!(
+        source.snapshot().backends.len(),
+        1,
+        "the last good content stays"
+    );
+    let problems = source.problems();
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].source.ends_with("backends.yaml") && problems[0].message.contains("not YAML")
+    );
+
+    fs::write(dir.path().join("more.yml"), OTHER).unwrap();
+    fs::write(
+        &file,
+        format!("{BACKEND}---\n{OTHER}").replace("name: c", "name: d"),
+    )
+    .unwrap();
+    assert!(source.scan().unwrap());
+    assert_eq!(source.snapshot().backends.len(), 3);
+    assert!(source.problems().is_empty());
+
+    fs::remove_file(&file).unwrap();
+    assert!(source.scan().unwrap());
+    assert_eq!(source.snapshot().backends.len(), 1);
+}
+
+#[test]
+fn a_file_that_never_parsed_contributes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("bad.yaml"), "kind: [").unwrap();
+    let mut source = DirSource::new(dir.path().to_owned());
+    assert!(source.scan().unwrap());
+    assert_eq!(source.snapshot().backends.len(), 0);
+    assert_eq!(source.problems().len(), 1);
+}
