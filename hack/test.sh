@@ -20,6 +20,9 @@ for arg in "$@"; do
   esac
 done
 
+# One full build, not an edit loop: incremental caches would only cost disk (tens of GB).
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+
 start=$SECONDS
 declare -a results=()
 step() { # name, command...
@@ -47,6 +50,7 @@ summary() {
 step "prerequisites" "$HACK_DIR/prereqs.sh"
 step "control-plane binaries" "$HACK_DIR/testbin.sh"
 step "MCP and A2A test peers" "$HACK_DIR/peers.sh"
+step "ExternalAuth test authorizer (OPA-Envoy)" "$HACK_DIR/authz.sh"
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "unit and integration tests" cargo test --workspace --exclude agentnet-e2e

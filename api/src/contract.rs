@@ -26,6 +26,11 @@ pub mod annotation {
     pub const PROXY_CPU_LIMIT: &str = "agentnet.dev/proxy-cpu-limit";
     pub const PROXY_MEMORY_REQUEST: &str = "agentnet.dev/proxy-memory-request";
     pub const PROXY_MEMORY_LIMIT: &str = "agentnet.dev/proxy-memory-limit";
+    /// The XBackend (`name`, or `namespace/name`) whose policies decide calls other
+    /// agents make to this pod over mTLS; read from the pod only, with `INBOUND_PORT`.
+    pub const INBOUND_BACKEND: &str = "agentnet.dev/inbound-backend";
+    /// The app's port in the pod that allowed inbound calls are forwarded to.
+    pub const INBOUND_PORT: &str = "agentnet.dev/inbound-port";
 
     /// Written by the webhook: `true` once the sidecar is injected.
     pub const INJECTED: &str = "agentnet.dev/injected";
@@ -67,6 +72,25 @@ pub mod env {
     /// File holding the PEM trust bundle (one or more roots).
     pub const TRUST_BUNDLE_FILE: &str = "AGENTNET_TRUST_BUNDLE_FILE";
     pub const CERT_LIFETIME: &str = "AGENTNET_CERT_LIFETIME";
+    /// Set only in PodCertificate mode: the kubelet-maintained credential bundle (PKCS#8
+    /// key, then leaf and intermediates) the sidecar uses instead of calling the
+    /// identity service.
+    pub const POD_CERTIFICATE_FILE: &str = "AGENTNET_POD_CERTIFICATE_FILE";
+    /// `namespace/name` of the XBackend whose policies the inbound (mTLS) listener
+    /// enforces: the backend whose Service selects this pod.
+    pub const INBOUND_BACKEND: &str = "AGENTNET_INBOUND_BACKEND";
+    /// `ip:port` of the app in the pod that the inbound listener forwards allowed calls to.
+    pub const INBOUND_FORWARD: &str = "AGENTNET_INBOUND_FORWARD";
+}
+
+/// Service annotations: the pods behind the Service run an agentnet sidecar, so callers'
+/// sidecars reach them over mTLS on its inbound port and check their SPIFFE ID.
+pub mod service_annotation {
+    /// The identity the Service's pods must present: a SPIFFE ID, or the name of a
+    /// ServiceAccount in the Service's namespace (in the sidecar's trust domain).
+    pub const PEER_IDENTITY: &str = "agentnet.dev/peer-identity";
+    /// The peers' inbound (mTLS) port, when not `INBOUND_PORT`.
+    pub const PEER_PORT: &str = "agentnet.dev/peer-port";
 }
 
 /// Paths inside the pod where the webhook mounts the sidecar's inputs.
@@ -75,8 +99,61 @@ pub mod mount {
     pub const TOKEN_FILE: &str = "/var/run/secrets/agentnet.dev/token/token";
     pub const TRUST_BUNDLE_DIR: &str = "/var/run/secrets/agentnet.dev/trust";
     pub const TRUST_BUNDLE_FILE: &str = "/var/run/secrets/agentnet.dev/trust/ca-bundle.pem";
+    /// PodCertificate mode only: the `podCertificate` projected volume.
+    pub const POD_CERTIFICATE_DIR: &str = "/var/run/secrets/agentnet.dev/pod-certificate";
+    pub const POD_CERTIFICATE_FILE: &str =
+        "/var/run/secrets/agentnet.dev/pod-certificate/credentials.pem";
 }
 
 /// ConfigMap (in each opted-in namespace) carrying the trust bundle, and its key.
 pub const TRUST_BUNDLE_CONFIGMAP: &str = "agentnet-trust-bundle";
 pub const TRUST_BUNDLE_KEY: &str = "ca-bundle.pem";
+
+/// The identity protocol between the sidecar and the identity service of
+/// agentnet-webhook (docs/identity.md describes it in full).
+///
+/// `POST <AGENTNET_IDENTITY_URL>/v1/certify` over HTTPS; the server certificate is issued
+/// by the identity CA, so it verifies against the trust bundle. Headers:
+/// `Authorization: Bearer <projected token, audience agentnet>`,
+/// `Content-Type: application/json`. Body: `{"csr": "<PEM PKCS#10>", "lifetimeSeconds":
+/// <optional u64>}`. The CSR has an empty subject and requests either nothing or exactly
+/// one URI SAN equal to the caller's SPIFFE ID.
+///
+/// 200: `{"spiffeId", "certificateChain" (PEM, leaf first, then intermediates),
+/// "trustBundle" (PEM roots), "notBefore", "notAfter" (RFC 3339)}`. Errors: `{"error":
+/// <code>, "message"}` with 400 `bad_request`, 401 `unauthenticated`, 403 `forbidden`,
+/// 503 `unavailable` (retry with backoff).
+pub mod identity {
+    /// The certify endpoint, relative to the identity URL.
+    pub const CERTIFY_PATH: &str = "/v1/certify";
+    /// The identity listener's default port, in the pod and on the Service.
+    pub const PORT: u16 = 8444;
+    /// Signer of the PodCertificateRequests (and ClusterTrustBundle) agentnet answers.
+    pub const SIGNER_NAME: &str = "agentnet.dev/identity";
+    /// The only key type agentnet signs (podCertificate `keyType`).
+    pub const POD_CERTIFICATE_KEY_TYPE: &str = "ECDSAP256";
+    /// Shortest lifetime a client may ask for, in seconds (longer ones are capped by
+    /// the install's maximum, never refused).
+    pub const MIN_LIFETIME_SECONDS: u64 = 60;
+
+    /// JSON field names of the request and responses.
+    pub mod field {
+        pub const CSR: &str = "csr";
+        pub const LIFETIME_SECONDS: &str = "lifetimeSeconds";
+        pub const SPIFFE_ID: &str = "spiffeId";
+        pub const CERTIFICATE_CHAIN: &str = "certificateChain";
+        pub const TRUST_BUNDLE: &str = "trustBundle";
+        pub const NOT_BEFORE: &str = "notBefore";
+        pub const NOT_AFTER: &str = "notAfter";
+        pub const ERROR: &str = "error";
+        pub const MESSAGE: &str = "message";
+    }
+
+    /// Values of the `error` field.
+    pub mod error {
+        pub const BAD_REQUEST: &str = "bad_request";
+        pub const UNAUTHENTICATED: &str = "unauthenticated";
+        pub const FORBIDDEN: &str = "forbidden";
+        pub const UNAVAILABLE: &str = "unavailable";
+    }
+}

@@ -10,7 +10,7 @@ use kube::CustomResourceExt;
 use kube::core::crd::merge_crds;
 
 use crate::schema::strip_nullable;
-use crate::{v0alpha0, v1alpha1};
+use crate::{agentnet_dev, v0alpha0, v1alpha1};
 
 /// Annotation upstream puts on its CRDs; conformance reports it as the layer version.
 pub const BUNDLE_VERSION_ANNOTATION: &str = "agentic.networking.x-k8s.io/bundle-version";
@@ -28,11 +28,20 @@ pub const CONVERSION_PORT: i32 = 443;
 pub const STORAGE_VERSION: &str = "v1alpha1";
 
 /// Chart file names, in the order `crds()` returns the definitions.
-pub const FILE_NAMES: [&str; 2] = ["xbackends.yaml", "xaccesspolicies.yaml"];
+pub const FILE_NAMES: [&str; 3] = [
+    "xbackends.yaml",
+    "xaccesspolicies.yaml",
+    "ratelimitpolicies.yaml",
+];
 
-/// Every CRD agentnet installs: XBackend, then XAccessPolicy.
+/// Every CRD agentnet installs: XBackend, XAccessPolicy, then RateLimitPolicy.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![xbackend(), xaccesspolicy()]
+    vec![xbackend(), xaccesspolicy(), ratelimitpolicy()]
+}
+
+/// `ratelimitpolicies.agentnet.dev`: agentnet's own, v1alpha1 only.
+pub fn ratelimitpolicy() -> CustomResourceDefinition {
+    finish(agentnet_dev::RateLimitPolicy::crd())
 }
 
 /// `xbackends.agentic.networking.x-k8s.io`: v0alpha0 only.

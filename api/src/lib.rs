@@ -2,10 +2,12 @@
 //! types (plus documented agentnet extensions), their CRD manifests, and conversion
 //! between XAccessPolicy versions. The reference is docs/api.md.
 
+pub mod agentnet_dev;
 pub mod contract;
 pub mod conversion;
 pub mod crd;
 pub mod gateway;
+pub mod reference_grant;
 mod rules;
 mod schema;
 pub mod v0alpha0;

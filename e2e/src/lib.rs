@@ -4,6 +4,7 @@
 
 pub mod control_plane;
 pub mod crds;
+pub mod identity;
 pub mod sidecar;
 pub mod webhook;
 

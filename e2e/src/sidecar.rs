@@ -207,7 +207,8 @@ pub fn start_mcp_server(args: &[&str]) -> Result<(Process, u16)> {
     Ok((Process { child }, port))
 }
 
-fn peers_dir() -> Result<PathBuf> {
+/// The directory `hack/peers.sh` installed the MCP and A2A peers into.
+pub fn peers_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("AGENTNET_PEERS") {
         return Ok(dir.into());
     }

@@ -66,6 +66,21 @@ pub struct ExternalAuthRequirement {
     /// The matching rule; `None` when the policy has no rules (it then covers all).
     pub rule: Option<String>,
     pub config: Arc<HttpExternalAuthFilter>,
+    /// Where the authorizer is, or why its `backendRef` did not resolve (then the
+    /// request must be denied).
+    pub service: Arc<Result<AuthService, String>>,
+}
+
+/// The authorizer's Service: its ready endpoints on the referenced port, else its
+/// cluster IP, else its DNS name (`authority`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthService {
+    /// `<name>.<namespace>.svc.<cluster-domain>:<port>`.
+    pub authority: String,
+    pub port: u16,
+    pub cluster_ip: Option<String>,
+    pub endpoints: Vec<crate::index::Endpoint>,
 }
 
 // === impl Decision ===

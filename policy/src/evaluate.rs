@@ -2,6 +2,8 @@
 //! authorizer?), then its Allow policies (any rule of any policy admits), then the
 //! default. `decide` stops at the first admitting rule; `explain` evaluates them all.
 
+use std::sync::Arc;
+
 use agentnet_api::v1alpha1::PolicyAction;
 
 use crate::compile::BackendDefault;
@@ -142,6 +144,11 @@ fn external_auth<T: Trace>(
         .iter()
         .find(|p| p.action == PolicyAction::ExternalAuth)?;
     let config = policy.external_auth.clone()?;
+    let unresolved = || Arc::new(Err("the authorizer was not resolved".to_owned()));
+    let service = policy
+        .external_auth_service
+        .clone()
+        .unwrap_or_else(unresolved);
     let rule = if policy.rules.is_empty() {
         trace.step(policy, None, &Ok(()));
         None
@@ -152,6 +159,7 @@ fn external_auth<T: Trace>(
         policy: policy.id.clone(),
         rule: rule.map(|r| r.name.clone()),
         config,
+        service,
     })
 }
 

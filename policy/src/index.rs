@@ -9,6 +9,7 @@ use serde::{Serialize, Serializer};
 
 use crate::cel::{CelEngine, Needs};
 use crate::compile::Settings;
+use crate::ratelimit::RateLimit;
 use crate::report::Report;
 use crate::request::BackendRef;
 use crate::rule::{Policy, PolicyRef};
@@ -42,6 +43,8 @@ pub struct Backend {
     pub(crate) invalid: Option<String>,
     /// The CEL variables its rules read.
     pub(crate) cel_needs: Needs,
+    /// Limits of accepted RateLimitPolicies, in policy then spec order.
+    pub(crate) rate_limits: Vec<Arc<RateLimit>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -161,6 +164,11 @@ impl Backend {
         self.invalid.as_deref()
     }
 
+    /// The rate limits a request to this backend may count against.
+    pub fn rate_limits(&self) -> &[Arc<RateLimit>] {
+        &self.rate_limits
+    }
+
     /// Accepted policies in evaluation order.
     pub fn policies(&self) -> impl Iterator<Item = &PolicyRef> {
         self.policies.iter().map(|p| &p.id)
@@ -209,6 +217,7 @@ struct BackendView<'a> {
     policies: Vec<&'a PolicyRef>,
     rejected: &'a [PolicyRef],
     has_tool_rules: bool,
+    rate_limits: Vec<&'a RateLimit>,
 }
 
 impl<'a> From<&'a Backend> for BackendView<'a> {
@@ -222,6 +231,7 @@ impl<'a> From<&'a Backend> for BackendView<'a> {
             policies: b.policies().collect(),
             rejected: &b.rejected,
             has_tool_rules: b.has_tool_rules(),
+            rate_limits: b.rate_limits.iter().map(|r| &**r).collect(),
         }
     }
 }

@@ -52,6 +52,7 @@ mod explain;
 mod filter;
 mod index;
 mod matcher;
+mod ratelimit;
 mod report;
 mod request;
 mod rule;
@@ -59,14 +60,17 @@ mod source;
 
 pub use crate::cel::variables as cel_variables;
 pub use compile::{
-    BackendDefault, BackendDefaultError, MAX_POLICIES_PER_TARGET, Settings, Snapshot, compile,
-    recompile,
+    BackendDefault, BackendDefaultError, DEFAULT_AUTHZ_PORT, MAX_POLICIES_PER_TARGET, Settings,
+    Snapshot, compile, recompile,
 };
-pub use decision::{AppliedDefault, Cause, Decision, ExternalAuthRequirement, Verdict};
+pub use decision::{
+    AppliedDefault, AuthService, Cause, Decision, ExternalAuthRequirement, Verdict,
+};
 pub use explain::{Explanation, Outcome, Step};
 pub use filter::{FilterError, Filtered, ListKind};
 pub use index::{Backend, Destination, Endpoint, Index, Protocol};
 pub use matcher::Mismatch;
+pub use ratelimit::RateLimit;
 pub use report::{
     ACCEPTED, BackendReport, Condition, PolicyReport, RESOLVED_REFS, Reason, Report, TargetReport,
 };

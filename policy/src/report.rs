@@ -17,6 +17,8 @@ pub const RESOLVED_REFS: &str = "ResolvedRefs";
 pub struct Report {
     pub policies: Vec<PolicyReport>,
     pub backends: Vec<BackendReport>,
+    /// RateLimitPolicies (agentnet.dev), reported like XAccessPolicies.
+    pub rate_limits: Vec<PolicyReport>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -29,6 +31,9 @@ pub struct PolicyReport {
     pub accepted: bool,
     /// One per distinct targetRef, in spec order: the ancestor's `Accepted` condition.
     pub targets: Vec<TargetReport>,
+    /// ExternalAuth policies: whether the authorizer's `backendRef` resolved (the
+    /// ancestor's `ResolvedRefs`); `None` for other policies.
+    pub resolved_refs: Option<Condition>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -71,8 +76,13 @@ pub enum Reason {
     /// Another XBackend, older, already claims the same destination.
     Conflicted,
     ResolvedRefs,
-    /// The Service an XBackend names does not exist.
+    /// The Service an XBackend (or an ExternalAuth backendRef) names does not exist.
     BackendNotFound,
+    /// A reference to another namespace without a ReferenceGrant allowing it.
+    RefNotPermitted,
+    /// A reference to a kind that is not supported (an ExternalAuth backendRef must
+    /// be a Service).
+    InvalidKind,
 }
 
 // === impl Reason ===
@@ -88,6 +98,8 @@ impl Reason {
             Reason::Conflicted => "Conflicted",
             Reason::ResolvedRefs => "ResolvedRefs",
             Reason::BackendNotFound => "BackendNotFound",
+            Reason::RefNotPermitted => "RefNotPermitted",
+            Reason::InvalidKind => "InvalidKind",
         }
     }
 }
@@ -117,6 +129,12 @@ impl Condition {
 impl Report {
     pub fn policy(&self, namespace: &str, name: &str) -> Option<&PolicyReport> {
         self.policies
+            .iter()
+            .find(|p| p.policy.namespace == namespace && p.policy.name == name)
+    }
+
+    pub fn rate_limit(&self, namespace: &str, name: &str) -> Option<&PolicyReport> {
+        self.rate_limits
             .iter()
             .find(|p| p.policy.namespace == namespace && p.policy.name == name)
     }

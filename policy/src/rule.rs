@@ -10,6 +10,7 @@ use agentnet_api::v1alpha1::PolicyAction;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::cel::{Activation, CelEngine, CelRule, Needs};
+use crate::decision::AuthService;
 use crate::index::Protocol;
 use crate::matcher::{A2aMatch, HttpMatch, McpMatch, Mismatch};
 use crate::request::{JsonRpcKind, Message, Request};
@@ -26,6 +27,8 @@ pub(crate) struct Policy {
     pub id: PolicyRef,
     pub action: PolicyAction,
     pub external_auth: Option<Arc<HttpExternalAuthFilter>>,
+    /// ExternalAuth policies: the authorizer's address, or why it did not resolve.
+    pub external_auth_service: Option<Arc<Result<AuthService, String>>>,
     pub rules: Vec<Rule>,
     pub created: Option<Time>,
 }
@@ -140,7 +143,7 @@ fn cel_applies(cel: &CelRule, facts: &Facts<'_>) -> Result<(), Mismatch> {
 // === impl SourceMatch ===
 
 impl SourceMatch {
-    fn matches(&self, req: &Request) -> Result<(), Mismatch> {
+    pub(crate) fn matches(&self, req: &Request) -> Result<(), Mismatch> {
         match self {
             SourceMatch::Any => Ok(()),
             SourceMatch::Spiffe(id) if req.source.spiffe_id() == Some(id.as_str()) => Ok(()),

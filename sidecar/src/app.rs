@@ -14,7 +14,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, Admin};
-use crate::config::{Config, IdentityConfig, LimitsConfig, OutboundDefault, PortItem};
+use crate::config::{
+    Config, ExtensionsConfig, IdentityConfig, LimitsConfig, OutboundDefault, PortItem,
+};
 use crate::extauth::ExternalAuth;
 use crate::forward::Forwarder;
 use crate::identify::Routing;
@@ -24,13 +26,19 @@ use crate::outbound::connect::Tunnels;
 use crate::outbound::listener;
 use crate::policy_source::{PolicyState, Publisher, dir};
 use crate::proxy::{Limits, Proxy, until_set};
+use crate::ratelimit::{GlobalStore, RateLimiter};
 use crate::ready::Ready;
+use crate::trace::Tracer;
+
+mod mesh;
 
 /// A started sidecar.
 #[derive(Debug)]
 pub struct Running {
     pub outbound_addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// The mTLS listener, when the sidecar has a workload certificate source.
+    pub inbound_addr: Option<SocketAddr>,
     pub policy: Arc<PolicyState>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<()>>,
@@ -47,6 +55,8 @@ struct Parts {
     upstream_ca_file: Option<PathBuf>,
     drain_timeout: Duration,
     audit: bool,
+    extensions: ExtensionsConfig,
+    mesh: crate::config::MeshConfig,
 }
 
 enum PolicySource {
@@ -69,10 +79,13 @@ pub async fn start(config: Config) -> Result<Running> {
     let parts = split(config);
     let settings = parts.identity.settings(parts.backend_default);
     let policy = PolicyState::new(&settings);
-    let proxy = Arc::new(proxy(&parts, policy.clone(), identity.clone())?);
+    let mut outbound = proxy(&parts, policy.clone(), identity.clone())?;
+    let mut mesh = mesh::start(&parts, &mut outbound, &policy, &identity).await;
+    let proxy = Arc::new(outbound);
+    mesh.bind(&parts, proxy.clone()).await?;
     let publisher = Publisher::new(policy.clone(), settings);
     let source_task = spawn_source(parts.source, publisher).await?;
-    let ready = Arc::new(Ready::new(policy.clone()));
+    let ready = Arc::new(Ready::new(policy.clone()).with_certificate(mesh.certificate()));
     let metrics = proxy.metrics.clone();
     let admin = Admin {
         policy,
@@ -80,6 +93,7 @@ pub async fn start(config: Config) -> Result<Running> {
         ready,
         identity,
         config: config_json,
+        workload: mesh.workload.clone(),
     };
     let (addrs, drain_timeout) = (parts.addrs, parts.drain_timeout);
     launch(Launch {
@@ -88,6 +102,7 @@ pub async fn start(config: Config) -> Result<Running> {
         addrs,
         drain_timeout,
         source_task,
+        mesh,
     })
     .await
 }
@@ -99,6 +114,7 @@ struct Launch {
     addrs: (SocketAddr, SocketAddr),
     drain_timeout: Duration,
     source_task: JoinHandle<()>,
+    mesh: mesh::MeshParts,
 }
 
 /// Binds both listeners and starts serving on them.
@@ -107,6 +123,12 @@ async fn launch(launch: Launch) -> Result<Running> {
     let admin = bind(launch.addrs.1, "admin").await?;
     let (outbound_addr, admin_addr) = (outbound.local_addr()?, admin.local_addr()?);
     let policy = launch.admin.policy.clone();
+    let inbound_addr = launch
+        .mesh
+        .inbound
+        .as_ref()
+        .map(|i| i.local_addr())
+        .transpose()?;
     let (shutdown, stop) = watch::channel(false);
     let listeners = (outbound, admin);
     let task = tokio::spawn(
@@ -121,6 +143,7 @@ async fn launch(launch: Launch) -> Result<Running> {
     Ok(Running {
         outbound_addr,
         admin_addr,
+        inbound_addr,
         policy,
         shutdown,
         task,
@@ -145,6 +168,8 @@ fn split(config: Config) -> Parts {
         drain_timeout,
         workers: _,
         log,
+        extensions,
+        mesh,
     } = config;
     let source = match config_dir {
         Some(dir) => PolicySource::Dir(dir, config_poll_interval),
@@ -153,6 +178,8 @@ fn split(config: Config) -> Parts {
     let addrs = (outbound_addr, admin_addr);
     let outbound = (outbound_default, exclude_outbound_ports);
     Parts {
+        mesh,
+        extensions,
         audit: log.audit,
         addrs,
         source,
@@ -195,7 +222,9 @@ fn proxy(parts: &Parts, policy: Arc<PolicyState>, identity: LocalIdentity) -> Re
             excluded_ports,
         },
         forward: Forwarder::new(connect_timeout, parts.upstream_ca_file.as_deref())?,
-        external_auth: ExternalAuth,
+        external_auth: ExternalAuth::new(parts.extensions.extauth_timeout),
+        rate_limiter: rate_limiter(&parts.extensions)?,
+        tracer: Tracer::new(parts.extensions.otlp_endpoint.as_deref())?,
         metrics: Arc::new(Metrics::new()),
         tunnels: Tunnels::new(),
         limits: Limits {
@@ -205,6 +234,12 @@ fn proxy(parts: &Parts, policy: Arc<PolicyState>, identity: LocalIdentity) -> Re
         },
         audit: parts.audit,
     })
+}
+
+fn rate_limiter(extensions: &ExtensionsConfig) -> Result<RateLimiter> {
+    let url = extensions.rate_limit_redis_url.as_deref();
+    let global = GlobalStore::new(url).context("--rate-limit-redis-url")?;
+    Ok(RateLimiter::new(extensions.rate_limit_max_keys, global))
 }
 
 async fn bind(addr: SocketAddr, which: &str) -> Result<TcpListener> {
@@ -237,18 +272,26 @@ impl Serving {
     /// deadline) before the admin listener and the policy source stop.
     async fn run(self) -> Result<()> {
         let Serving {
-            launch,
+            mut launch,
             listeners: (outbound, admin_listener),
             stop,
         } = self;
         let ready = launch.admin.ready.clone();
         let (admin_stop, admin_task) = serve_admin(admin_listener, launch.admin);
+        let inbound = launch.mesh.serve(stop.clone());
         ready.serving();
         let connections = listener::serve(outbound, launch.proxy.clone(), stop).await;
         ready.draining();
-        drain(&launch.proxy, connections, launch.drain_timeout).await;
+        let deadline = launch.drain_timeout;
+        tokio::join!(
+            drain(&launch.proxy, connections, deadline),
+            mesh::drain(inbound, deadline)
+        );
         admin_stop.send_replace(true);
         launch.source_task.abort();
+        // Flushes buffered spans; blocking, so off the async workers.
+        let tracer = launch.proxy.tracer.clone();
+        let _ = tokio::task::spawn_blocking(move || tracer.shutdown()).await;
         admin_task
             .await
             .context("admin listener task")?

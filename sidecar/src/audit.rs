@@ -12,6 +12,7 @@ use http::Method;
 use crate::codec::Call;
 use crate::identify::Passthrough;
 use crate::metrics::{Metrics, RequestLabels, label_method};
+use crate::trace::{Finish, RequestTrace};
 
 pub const TARGET: &str = "agentnet::audit";
 
@@ -40,6 +41,10 @@ pub struct Record {
     pub reason: Option<String>,
     pub status: Option<u16>,
     pub generation: u64,
+    /// Refused by a rate limit (the decision is `deny`).
+    pub limited: bool,
+    /// The request's spans; inert unless tracing is on.
+    pub trace: RequestTrace,
 }
 
 // === impl Record ===
@@ -63,6 +68,8 @@ impl Record {
             reason: None,
             status: None,
             generation: 0,
+            limited: false,
+            trace: RequestTrace::default(),
         }
     }
 
@@ -114,7 +121,7 @@ impl Record {
             (Some("deny"), policy, rule, Some(reason));
     }
 
-    fn emit(&self) {
+    fn emit(&mut self) {
         let latency = self.start.elapsed();
         let decision = self.decision.unwrap_or("reject");
         let labels = RequestLabels {
@@ -124,9 +131,35 @@ impl Record {
             decision,
         };
         self.metrics.request(labels, latency.as_secs_f64());
+        self.finish_trace(decision);
         if self.enabled {
             self.log(decision, latency.as_secs_f64() * 1000.0);
         }
+    }
+
+    fn finish_trace(&mut self, decision: &'static str) {
+        if !self.trace.is_on() {
+            return;
+        }
+        let error_type = match (decision, self.status) {
+            _ if self.limited => Some("RateLimitExceededError"),
+            ("deny", _) => Some("PermissionDeniedError"),
+            ("reject", _) => Some("InvalidRequestError"),
+            (_, Some(s)) if s >= 500 => Some("UpstreamError"),
+            _ => None,
+        };
+        let finish = Finish {
+            status: self.status,
+            decision,
+            method: self.method.as_deref(),
+            target: self.target.as_deref(),
+            backend: self.backend.as_deref(),
+            policy: self.policy.as_deref(),
+            rule: self.rule.as_deref(),
+            error_type,
+        };
+        let mut trace = std::mem::take(&mut self.trace);
+        trace.finish(&finish);
     }
 
     fn log(&self, decision: &str, latency_ms: f64) {

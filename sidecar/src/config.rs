@@ -12,6 +12,10 @@ use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
+mod mesh;
+
+pub use mesh::{CertificateSource, InboundBackend, MeshConfig, MeshError};
+
 /// The command line: run the proxy (the default), or explain a decision.
 #[derive(Clone, Debug, Parser)]
 #[command(
@@ -96,6 +100,36 @@ pub struct Config {
 
     #[command(flatten)]
     pub log: LogConfig,
+
+    #[command(flatten)]
+    pub extensions: ExtensionsConfig,
+
+    #[command(flatten)]
+    pub mesh: MeshConfig,
+}
+
+/// ExternalAuth, rate limits and traces (docs/extensions.md).
+#[derive(Clone, Debug, Args, Serialize)]
+pub struct ExtensionsConfig {
+    /// How long an ExternalAuth check may take, connecting included; past it the
+    /// request is denied (fail closed).
+    #[arg(long, env = "AGENTNET_EXTAUTH_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[serde(with = "humantime_serde_compat")]
+    pub extauth_timeout: Duration,
+
+    /// Rate-limit buckets kept at most (one per limit and distinct key).
+    #[arg(long, env = "AGENTNET_RATE_LIMIT_MAX_KEYS", default_value_t = crate::ratelimit::DEFAULT_MAX_KEYS)]
+    pub rate_limit_max_keys: usize,
+
+    /// Redis for `Global` rate limits (`redis://host:6379`), shared by every sidecar;
+    /// unset: requests a Global limit applies to are refused.
+    #[arg(long, env = "AGENTNET_RATE_LIMIT_REDIS_URL")]
+    pub rate_limit_redis_url: Option<String>,
+
+    /// OTLP/gRPC endpoint for traces, e.g. http://otel-collector:4317. Unset: tracing
+    /// is off and costs nothing.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Who this sidecar's agent is. Until workload certificates exist, a flag says so.
@@ -189,6 +223,8 @@ pub enum ConfigError {
     ZeroLimit,
     #[error("--config-dir {0} is not a directory")]
     ConfigDir(String),
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
 }
 
 // === impl Config ===
@@ -197,6 +233,7 @@ impl Config {
     /// Cross-field rules, checked before anything binds.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.source()?;
+        self.mesh.validate(&self.identity)?;
         // Port 0 (any free port, as tests use) never collides.
         if self.outbound_addr == self.admin_addr && self.outbound_addr.port() != 0 {
             return Err(ConfigError::SameAddress(self.outbound_addr));

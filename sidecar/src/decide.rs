@@ -1,14 +1,20 @@
-//! decide: the facts policy decides on, and what a decision stops. A denial, and an
-//! allow that needs an ExternalAuth the sidecar cannot call yet, end the request here.
+//! decide: the facts policy decides on, and what stops a request: a denial, a rate
+//! limit, or an ExternalAuth authorizer that does not allow it (or cannot be asked).
 
-use agentnet_policy::{Backend, Cause, Decision, HttpRequest, Message, Request};
+use agentnet_policy::{
+    Backend, Cause, Decision, ExternalAuthRequirement, HttpRequest, Index, Message, Request,
+};
+use bytes::Bytes;
 use http::request::Parts;
+use opentelemetry::trace::SpanKind;
 
 use crate::audit::Record;
 use crate::codec::Call;
+use crate::extauth::{Allowed, CheckInput, ExternalAuthError};
 use crate::identify::BackendRoute;
 use crate::proxy::Proxy;
-use crate::respond::{Denial, ProxyError};
+use crate::ratelimit::Refusal;
+use crate::respond::{Denial, ProxyError, RateLimited};
 
 /// The agent's identity, the backend, the HTTP request as the server will see it, and
 /// the parsed message.
@@ -26,7 +32,9 @@ pub fn facts(
             http.headers.append(name.as_str(), value);
         }
     }
-    let source = proxy.identity.source().clone();
+    // Inbound (mTLS) requests carry their caller's verified identity.
+    let source =
+        crate::inbound::PeerSource::of(parts).unwrap_or_else(|| proxy.identity.source().clone());
     Ok(Request::new(
         source,
         route.backend.id().clone(),
@@ -35,33 +43,155 @@ pub fn facts(
     ))
 }
 
-/// `Ok` when the request may proceed.
+/// Decides on the request and enforces the decision: the facts (kept for filtering
+/// list results) and the headers an authorizer adds upstream.
+pub async fn authorize(
+    proxy: &Proxy,
+    index: &Index,
+    (parts, body): (&Parts, &Bytes),
+    (route, call): (&BackendRoute<'_>, &mut Call),
+    audit: &mut Record,
+) -> Result<(Request, Allowed), ProxyError> {
+    let request = facts(proxy, parts, route, std::mem::take(&mut call.message))?;
+    let decision = decide(index, &request, audit);
+    audit.decided(&decision);
+    let checks = Enforce {
+        decision: &decision,
+        request: &request,
+        call,
+        backend: route.backend,
+        parts,
+        body,
+    };
+    let allowed = enforce(proxy, checks, audit).await?;
+    Ok((request, allowed))
+}
+
+/// What `enforce` looks at for one request.
+#[derive(Clone, Copy)]
+pub struct Enforce<'a> {
+    pub decision: &'a Decision,
+    pub request: &'a Request,
+    pub call: &'a Call,
+    pub backend: &'a Backend,
+    pub parts: &'a Parts,
+    pub body: &'a Bytes,
+}
+
+/// The decision, with one span per evaluated rule when tracing is on (explain costs
+/// more than decide, so it only runs then).
+pub fn decide(index: &Index, request: &Request, audit: &mut Record) -> Decision {
+    if !audit.trace.is_on() {
+        return index.decide(request);
+    }
+    let explanation = index.explain(request);
+    audit.trace.authorization(&explanation);
+    explanation.decision
+}
+
+/// `Ok` (with the headers an authorizer adds upstream) when the request may proceed:
+/// allowed by policy, within its rate limits, and allowed by any ExternalAuth it needs.
 pub async fn enforce(
     proxy: &Proxy,
-    (decision, request): (&Decision, &Request),
-    call: &Call,
-    backend: &Backend,
+    e: Enforce<'_>,
     audit: &mut Record,
-) -> Result<(), ProxyError> {
-    let to = (call.reply_id(), Some(backend.protocol()));
-    if !decision.is_allowed() {
-        let policy = deciding_policy(decision, backend);
+) -> Result<Allowed, ProxyError> {
+    let to = (e.call.reply_id(), Some(e.backend.protocol()));
+    if !e.decision.is_allowed() {
+        let policy = deciding_policy(e.decision, e.backend);
         audit.policy.clone_from(&policy);
-        let (rule, reason) = (decision.rule.clone(), decision.reason());
+        let (rule, reason) = (e.decision.rule.clone(), e.decision.reason());
         return Err(denied(Denial::new(to, (policy, rule), reason)));
     }
-    let Some(requirement) = &decision.external_auth else {
-        return Ok(());
+    rate_limit(proxy, e, audit).await?;
+    let Some(requirement) = &e.decision.external_auth else {
+        return Ok(Allowed::default());
     };
-    let Err(e) = proxy.external_auth.check(request, requirement).await else {
-        return Ok(());
+    external_auth(proxy, e, requirement, audit).await
+}
+
+/// Takes a token from each limit that applies, or refuses the request (429; 503 when
+/// a global limit cannot be checked).
+async fn rate_limit(proxy: &Proxy, e: Enforce<'_>, audit: &mut Record) -> Result<(), ProxyError> {
+    let limited = match proxy
+        .rate_limiter
+        .check(e.backend.rate_limits(), e.request)
+        .await
+    {
+        Ok(()) => return Ok(()),
+        Err(Refusal::Limited(limited)) => limited,
+        Err(Refusal::Store(store)) => {
+            audit.denied(None, None, store.to_string());
+            return Err(ProxyError::RateLimitStore(store.to_string()));
+        }
     };
+    let backend = e.backend.id().to_string();
+    proxy.metrics.rate_limited(&backend, &limited.limit);
+    let policy = limited.policy.clone();
+    let error = ProxyError::RateLimited(Box::new(RateLimited {
+        id: e.call.reply_id(),
+        policy: limited.policy,
+        limit: limited.limit,
+        retry_after: limited.retry_after,
+    }));
+    let reason = error.to_string();
+    tracing::info!(backend, reason, "request rate-limited");
+    audit.limited = true;
+    audit.denied(Some(policy), None, reason);
+    Err(error)
+}
+
+/// Asks the authorizer; any failure denies, naming the policy, rule and why.
+async fn external_auth(
+    proxy: &Proxy,
+    e: Enforce<'_>,
+    requirement: &ExternalAuthRequirement,
+    audit: &mut Record,
+) -> Result<Allowed, ProxyError> {
+    let span = audit
+        .trace
+        .child("mcp.authorization.external", SpanKind::Client);
+    span.attribute("security_rule.ruleset.name", requirement.policy.to_string());
+    let input = CheckInput {
+        parts: e.parts,
+        body: e.body,
+        request: e.request,
+    };
+    let result = proxy.external_auth.check(input, requirement).await;
+    let outcome = result
+        .as_ref()
+        .map_or_else(ExternalAuthError::kind, |_| "allow");
+    proxy
+        .metrics
+        .external_auth(&e.backend.id().to_string(), outcome);
+    match result {
+        Ok(allowed) => {
+            span.end(Some("allow"), None);
+            Ok(allowed)
+        }
+        Err(error) => {
+            span.end(Some("deny"), Some("ExternalAuthDeniedError"));
+            Err(external_auth_denied(e, requirement, &error, audit))
+        }
+    }
+}
+
+/// The denial of an ExternalAuth failure, audited with its reason.
+fn external_auth_denied(
+    e: Enforce<'_>,
+    requirement: &ExternalAuthRequirement,
+    error: &ExternalAuthError,
+    audit: &mut Record,
+) -> ProxyError {
     let by = (
         Some(requirement.policy.to_string()),
         requirement.rule.clone(),
     );
-    audit.denied(by.0.clone(), by.1.clone(), e.to_string());
-    Err(denied(Denial::new(to, by, e.to_string())))
+    audit.denied(by.0.clone(), by.1.clone(), error.to_string());
+    let to = (e.call.reply_id(), Some(e.backend.protocol()));
+    let mut denial = Denial::new(to, by, error.to_string());
+    denial.authorizer = error.data();
+    denied(denial)
 }
 
 /// Logs the denial (once, here) and makes it the request's error.

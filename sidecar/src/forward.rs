@@ -1,9 +1,12 @@
 //! forward: the only network I/O of the request path. A pooled HTTP/1.1 client to a
 //! Service's ready endpoints (from EndpointSlices, round-robin), to an external
 //! `hostname` backend over TLS (server certificate verified against the system roots
-//! and `--upstream-ca-file`, SNI = hostname, Host rewritten), or to a destination that
-//! is no XBackend. Hop-by-hop headers stop here; everything else (MCP session and
-//! version headers, `Last-Event-ID`, `A2A-Version`) passes untouched.
+//! and `--upstream-ca-file`, SNI = hostname, Host rewritten), to a destination that
+//! is no XBackend, or over mTLS to the inbound port of a peer sidecar (a Service
+//! annotated `agentnet.dev/peer-identity`, see `tls::peers`). On the inbound listener
+//! every backend's upstream is the local app (`--inbound-forward`). Hop-by-hop headers
+//! stop here; everything else (MCP session and version headers, `Last-Event-ID`,
+//! `A2A-Version`) passes untouched.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agentnet_policy::{Backend, Destination};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Response, Uri, Version};
+use http::header::HeaderValue;
+use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -21,13 +24,23 @@ use hyper_util::rt::TokioExecutor;
 use rustls::RootCertStore;
 
 use crate::body::ProxyBody;
+use crate::tls::Mesh;
+
+mod headers;
+
+pub use headers::{prepare, strip_hop_by_hop};
 
 /// Where one request goes upstream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Upstream {
-    /// Plain HTTP to `ip:port` (a Service endpoint or cluster IP). Issue 7 adds mTLS
-    /// to the peer's sidecar here, for endpoints whose pods run one.
+    /// Plain HTTP to `ip:port` (a Service endpoint or cluster IP, or the local app).
     Plain { address: String },
+    /// mTLS to a peer sidecar's inbound port at `ip:port`, which must present
+    /// `identity` (or, when the Service's annotations are unusable, why not).
+    Peer {
+        address: String,
+        identity: Result<Arc<str>, String>,
+    },
     /// TLS origination to an external backend.
     Tls { hostname: String, port: u16 },
     /// A destination that is no XBackend, as the client addressed it.
@@ -58,20 +71,17 @@ pub enum ForwardError {
 pub struct Forwarder {
     client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
     next: AtomicUsize,
+    /// Peer sidecars and the mTLS client to them.
+    mesh: Option<Mesh>,
 }
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+/// Set on inbound requests: the app in this pod, every backend's upstream there.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalApp(pub std::net::SocketAddr);
+
+/// Marks an upstream request for a peer sidecar, with the identity it must present.
+#[derive(Clone, Debug)]
+struct PeerTarget(Result<Arc<str>, String>);
 
 // === impl Forwarder ===
 
@@ -97,35 +107,75 @@ impl Forwarder {
         Ok(Forwarder {
             client,
             next: AtomicUsize::new(0),
+            mesh: None,
         })
     }
 
-    /// The upstream of a backend: a ready endpoint (round-robin), else the Service's
-    /// cluster IP; the external host for `hostname` backends.
+    /// Recognizes peer sidecars and reaches them over mTLS.
+    pub fn set_mesh(&mut self, mesh: Mesh) {
+        self.mesh = Some(mesh);
+    }
+
+    /// `pick`, except that an inbound request (`LocalApp`) goes to the app.
+    pub fn pick_for(&self, backend: &Backend, extensions: &http::Extensions) -> Option<Upstream> {
+        match extensions.get::<LocalApp>() {
+            Some(LocalApp(app)) => Some(Upstream::Plain {
+                address: app.to_string(),
+            }),
+            None => self.pick(backend),
+        }
+    }
+
+    /// The upstream of a backend: for a Service, a ready endpoint (round-robin), over
+    /// mTLS on the peer port when the Service is a peer, else its cluster IP; the
+    /// external host for `hostname` backends.
     pub fn pick(&self, backend: &Backend) -> Option<Upstream> {
         match backend.destination()? {
             Destination::External { hostname, port } => Some(Upstream::Tls {
                 hostname: hostname.clone(),
                 port: *port,
             }),
-            Destination::Service {
-                endpoints,
-                cluster_ip,
-                port,
-                ..
-            } if endpoints.is_empty() => cluster_ip.as_ref().map(|ip| Upstream::Plain {
+            service @ Destination::Service { .. } => self.pick_service(service),
+        }
+    }
+
+    fn pick_service(&self, service: &Destination) -> Option<Upstream> {
+        let Destination::Service {
+            namespace,
+            name,
+            endpoints,
+            cluster_ip,
+            port,
+            ..
+        } = service
+        else {
+            return None;
+        };
+        let peer = self.mesh.as_ref().and_then(|m| m.peer(namespace, name));
+        let endpoint = (!endpoints.is_empty())
+            .then(|| &endpoints[self.next.fetch_add(1, Ordering::Relaxed) % endpoints.len()]);
+        match (peer, endpoint) {
+            // A peer is reached at its pods, never through the cluster IP.
+            (Some(peer), e) => e.map(|e| Upstream::Peer {
+                address: join_host_port(&e.address, peer.port),
+                identity: peer.identity,
+            }),
+            (None, Some(e)) => Some(Upstream::Plain {
+                address: join_host_port(&e.address, e.port),
+            }),
+            (None, None) => cluster_ip.as_ref().map(|ip| Upstream::Plain {
                 address: join_host_port(ip, *port),
             }),
-            Destination::Service { endpoints, .. } => {
-                let e = &endpoints[self.next.fetch_add(1, Ordering::Relaxed) % endpoints.len()];
-                Some(Upstream::Plain {
-                    address: join_host_port(&e.address, e.port),
-                })
-            }
         }
     }
 
     pub async fn send(&self, req: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
+        // Only `pick` marks peers, and only with a mesh; without one the request would
+        // fail verification against the public roots, never reach the peer in clear.
+        let peer = req.extensions().get::<PeerTarget>().cloned();
+        if let (Some(PeerTarget(identity)), Some(mesh)) = (peer, &self.mesh) {
+            return mesh.send(&identity, req).await;
+        }
         let upstream = req
             .uri()
             .authority()
@@ -167,7 +217,7 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, ForwardError> {
     Ok(roots)
 }
 
-fn classify(upstream: String, e: &hyper_util::client::legacy::Error) -> UpstreamError {
+pub(crate) fn classify(upstream: String, e: &hyper_util::client::legacy::Error) -> UpstreamError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     let mut message = e.to_string();
     while let Some(s) = source {
@@ -211,12 +261,20 @@ impl Upstream {
     pub fn uri(&self, path_and_query: &str) -> Result<Uri, UpstreamError> {
         let uri = match self {
             Upstream::Plain { address } => format!("http://{address}{path_and_query}"),
+            Upstream::Peer { address, .. } => format!("https://{address}{path_and_query}"),
             Upstream::Tls { hostname, port } => {
                 format!("https://{hostname}:{port}{path_and_query}")
             }
             Upstream::Passthrough { authority } => format!("http://{authority}{path_and_query}"),
         };
         Uri::try_from(uri.as_str()).map_err(|_| UpstreamError::Uri(uri))
+    }
+
+    /// Marks the request for the mTLS client when this is a peer sidecar.
+    pub fn mark(&self, extensions: &mut http::Extensions) {
+        if let Upstream::Peer { identity, .. } = self {
+            extensions.insert(PeerTarget(identity.clone()));
+        }
     }
 
     /// The Host an external server expects: its name (and port, unless 443).
@@ -230,44 +288,6 @@ impl Upstream {
             format!("{hostname}:{port}")
         };
         HeaderValue::try_from(host).ok()
-    }
-}
-
-/// Turns a client request's head into the upstream one: `uri`, HTTP/1.1, `host` (or
-/// the client's own Host), no hop-by-hop headers.
-pub fn prepare(parts: &mut http::request::Parts, uri: Uri, host: Option<HeaderValue>) {
-    strip_hop_by_hop(&mut parts.headers);
-    // HTTP/2 clients send no Host header, only the URI's authority.
-    let client_authority = || {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    };
-    let host = host
-        .or_else(|| parts.headers.get(header::HOST).cloned())
-        .or_else(client_authority);
-    if let Some(host) = host {
-        parts.headers.insert(header::HOST, host);
-    }
-    parts.uri = uri;
-    parts.version = Version::HTTP_11;
-}
-
-/// Removes hop-by-hop headers, including those the Connection header names.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
-    }
-    for name in named {
-        headers.remove(name);
     }
 }
 

@@ -16,14 +16,18 @@ pub mod filter;
 pub mod forward;
 pub mod identify;
 pub mod identity;
+pub mod inbound;
 pub mod metrics;
 pub mod outbound;
 pub mod pipeline;
 pub mod policy_source;
 pub mod proxy;
+pub mod ratelimit;
 pub mod ready;
 pub mod respond;
 pub mod telemetry;
+pub mod tls;
+pub mod trace;
 
 #[cfg(test)]
 mod testing;

@@ -11,6 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::identity::metrics::IdentityMetrics;
 use crate::policy_source::PolicyState;
 
 /// Labels of one request. `method` is normalized to a bounded set (see `label_method`).
@@ -35,6 +36,20 @@ struct UpstreamLabels {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RateLimitLabels {
+    backend: String,
+    /// `namespace/policy/limit`: bounded by the policies, not by callers.
+    limit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExternalAuthLabels {
+    backend: String,
+    /// `allow`, `denied`, `unreachable`, `timeout`, `unresolved` or `protocol`.
+    outcome: &'static str,
+}
+
 type HistogramFamily = Family<LatencyLabels, Histogram, fn() -> Histogram>;
 
 #[derive(Debug)]
@@ -47,6 +62,10 @@ pub struct Metrics {
     age: Gauge<f64, AtomicU64>,
     synced: Gauge,
     config_errors: Gauge,
+    rate_limited: Family<RateLimitLabels, Counter>,
+    external_auth: Family<ExternalAuthLabels, Counter>,
+    /// Certificate renewals and expiry, trust roots, inbound handshakes.
+    pub identity: IdentityMetrics,
 }
 
 /// `registry.register(name, help, metric.clone())` for each line.
@@ -122,6 +141,9 @@ impl Metrics {
             age: Gauge::default(),
             synced: Gauge::default(),
             config_errors: Gauge::default(),
+            rate_limited: Family::default(),
+            external_auth: Family::default(),
+            identity: IdentityMetrics::default(),
         };
         metrics.registered()
     }
@@ -135,7 +157,10 @@ impl Metrics {
             "policy_index_age_seconds", "Seconds since the policy index was published" => self.age;
             "policy_synced", "1 once the policy source has synced" => self.synced;
             "config_errors", "Manifests or objects skipped because they are invalid" => self.config_errors;
+            "rate_limited", "Requests refused by a RateLimitPolicy limit" => self.rate_limited;
+            "external_auth_checks", "ExternalAuth checks by outcome" => self.external_auth;
         }
+        self.identity.register(&mut self.registry);
         self
     }
 
@@ -146,6 +171,22 @@ impl Metrics {
         };
         self.latency.get_or_create(&latency).observe(seconds);
         self.requests.get_or_create(&labels).inc();
+    }
+
+    pub fn rate_limited(&self, backend: &str, limit: &str) {
+        let labels = RateLimitLabels {
+            backend: backend.to_owned(),
+            limit: limit.to_owned(),
+        };
+        self.rate_limited.get_or_create(&labels).inc();
+    }
+
+    pub fn external_auth(&self, backend: &str, outcome: &'static str) {
+        let labels = ExternalAuthLabels {
+            backend: backend.to_owned(),
+            outcome,
+        };
+        self.external_auth.get_or_create(&labels).inc();
     }
 
     pub fn upstream_error(&self, backend: &str, kind: &'static str) {

@@ -10,6 +10,7 @@ use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
+use opentelemetry::trace::SpanKind;
 
 use crate::audit::Record;
 use crate::body::{self, ProxyBody, ReadError};
@@ -26,6 +27,7 @@ use crate::respond::ProxyError;
 /// Serves one request; never fails (a failure is a response).
 pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<ProxyBody> {
     let mut audit = Record::new(proxy.identity.label(), proxy.metrics.clone(), proxy.audit);
+    audit.trace = proxy.tracer.request(req.headers());
     let response = match stages(&proxy, req, &mut audit).await {
         Ok(response) => response,
         Err(e) => failed(&proxy, &mut audit, e),
@@ -50,17 +52,56 @@ async fn stages(
     if matches!(target, Target::Connect { .. }) {
         return connect::to_backend(proxy, parts, &route, &index, audit).await;
     }
+    to_backend(proxy, &index, (parts, body), &route, audit).await
+}
+
+/// A request to a known backend: parse → decide → forward → filter. The outbound
+/// path's tail, and all of an inbound (mTLS) request's path.
+pub(crate) async fn to_backend(
+    proxy: &Proxy,
+    index: &Arc<Index>,
+    (parts, body): (Parts, Incoming),
+    route: &BackendRoute<'_>,
+    audit: &mut Record,
+) -> Result<Response<ProxyBody>, ProxyError> {
     let (body, mut call) = parse(proxy, &parts, body, route.backend, audit).await?;
-    let request = decide::facts(proxy, &parts, &route, std::mem::take(&mut call.message))?;
-    let decision = index.decide(&request);
-    audit.decided(&decision);
-    decide::enforce(proxy, (&decision, &request), &call, route.backend, audit).await?;
-    let upstream = upstream_request(proxy, parts, body, &route)?;
+    let facts = (&parts, &body);
+    let (request, allowed) =
+        decide::authorize(proxy, index, facts, (route, &mut call), audit).await?;
+    let mut upstream = upstream_request(proxy, parts, body, route)?;
+    for (name, value) in allowed.headers {
+        upstream.headers_mut().insert(name, value);
+    }
     let limit = proxy.limits.max_list_bytes;
     let filter = call
         .list
         .map(|_| ListFilter::new(index.clone(), request, call.id, limit));
-    finish(proxy.forward.send(upstream).await?, filter).await
+    finish(send(proxy, upstream, audit).await?, filter).await
+}
+
+/// The upstream call, in its own client span whose `traceparent` the server gets.
+async fn send(
+    proxy: &Proxy,
+    mut upstream: Request<ProxyBody>,
+    audit: &mut Record,
+) -> Result<Response<Incoming>, ProxyError> {
+    let span = audit.trace.child("mcp.upstream", SpanKind::Client);
+    span.inject(upstream.headers_mut());
+    let response = proxy.forward.send(upstream).await;
+    let status = response.as_ref().map(|r| r.status().as_u16());
+    let failed = !status.is_ok_and(|s| s < 500);
+    if let Ok(s) = status {
+        span.attribute("http.response.status_code", s.to_string());
+    }
+    span.end(None, failed.then_some("UpstreamError"));
+    Ok(response?)
+}
+
+/// `params._meta.traceparent` of a JSON-RPC body (only read when tracing is on).
+fn meta_traceparent(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let tp = value.pointer("/params/_meta/traceparent")?.as_str()?;
+    Some(tp.to_owned())
 }
 
 /// The body, read whole (bounded), and the one message it must be.
@@ -74,11 +115,14 @@ async fn parse(
     let body = read_body(body, proxy.limits.max_body_bytes).await?;
     let call = codec::classify(backend.protocol(), parts, &body)?;
     audit.call(&call, &parts.method);
+    if audit.trace.is_on() {
+        audit.trace.begin(meta_traceparent(&body).as_deref());
+    }
     Ok((body, call))
 }
 
 /// The index in force, once (it decides and filters); nothing passes before the sync.
-fn synced_index(proxy: &Proxy, audit: &mut Record) -> Result<Arc<Index>, ProxyError> {
+pub(crate) fn synced_index(proxy: &Proxy, audit: &mut Record) -> Result<Arc<Index>, ProxyError> {
     let index = proxy.policy.load();
     if !proxy.policy.is_synced() {
         return Err(ProxyError::NotSynced);
@@ -87,7 +131,7 @@ fn synced_index(proxy: &Proxy, audit: &mut Record) -> Result<Arc<Index>, ProxyEr
     Ok(index)
 }
 
-fn failed(proxy: &Proxy, audit: &mut Record, e: ProxyError) -> Response<ProxyBody> {
+pub(crate) fn failed(proxy: &Proxy, audit: &mut Record, e: ProxyError) -> Response<ProxyBody> {
     match &e {
         ProxyError::NotSynced => audit.denied(None, None, e.to_string()),
         ProxyError::Route(identify::RouteError::OutboundDenied(authority)) => {
@@ -98,11 +142,11 @@ fn failed(proxy: &Proxy, audit: &mut Record, e: ProxyError) -> Response<ProxyBod
             audit.backend.as_deref().unwrap_or_default(),
             upstream_kind(u),
         ),
-        ProxyError::Denied(_) => {}
+        ProxyError::Denied(_) | ProxyError::RateLimited(_) => {}
         _ if audit.decision.is_none() => audit.reason = Some(e.to_string()),
         _ => {}
     }
-    if !matches!(e, ProxyError::Denied(_)) {
+    if !matches!(e, ProxyError::Denied(_) | ProxyError::RateLimited(_)) {
         tracing::debug!(error = %e, "request failed");
     }
     e.into_response()
@@ -124,9 +168,10 @@ fn upstream_request(
     let backend = route.backend;
     let upstream = proxy
         .forward
-        .pick(backend)
+        .pick_for(backend, &parts.extensions)
         .ok_or_else(|| ProxyError::NoEndpoint(backend.id().to_string()))?;
     let uri = upstream.uri(&route.path)?;
+    upstream.mark(&mut parts.extensions);
     // External servers get their own name; others the authority the request named
     // (a proxy replaces Host with the absolute-form target's, RFC 9112 §3.2.2).
     let named = || HeaderValue::from_str(&route.authority).ok();

@@ -10,6 +10,8 @@ use crate::identity::LocalIdentity;
 use crate::metrics::Metrics;
 use crate::outbound::connect::Tunnels;
 use crate::policy_source::PolicyState;
+use crate::ratelimit::RateLimiter;
+use crate::trace::Tracer;
 
 #[derive(Debug)]
 pub struct Proxy {
@@ -18,6 +20,9 @@ pub struct Proxy {
     pub routing: Routing,
     pub forward: Forwarder,
     pub external_auth: ExternalAuth,
+    pub rate_limiter: RateLimiter,
+    /// Off (`None` inside) unless an OTLP endpoint is configured.
+    pub tracer: Tracer,
     pub metrics: Arc<Metrics>,
     pub tunnels: Tunnels,
     pub limits: Limits,

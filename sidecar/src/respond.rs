@@ -34,6 +34,10 @@ pub enum ProxyError {
     BodyRead(BoxError),
     #[error("{}", .0.reason)]
     Denied(Box<Denial>),
+    #[error("rate limit {} exceeded; retry after {}s", .0.limit, .0.retry_after_secs())]
+    RateLimited(Box<RateLimited>),
+    #[error("{0}")]
+    RateLimitStore(String),
     #[error("no ready endpoint for XBackend {0}")]
     NoEndpoint(String),
     #[error(transparent)]
@@ -51,7 +55,25 @@ pub struct Denial {
     pub policy: Option<String>,
     pub rule: Option<String>,
     pub reason: String,
+    /// An ExternalAuth denial: the authorizer's status and message.
+    pub authorizer: Option<Value>,
 }
+
+/// A request a rate limit refused.
+#[derive(Debug)]
+pub struct RateLimited {
+    /// The JSON-RPC request's id; `None` for notifications and non-JSON-RPC requests.
+    pub id: Option<Value>,
+    pub policy: String,
+    /// `namespace/policy/limit`.
+    pub limit: String,
+    pub retry_after: std::time::Duration,
+}
+
+/// agentnet's JSON-RPC code for a rate-limited MCP or A2A request: outside the
+/// JSON-RPC reserved range (-32768..-32000), HTTP's 429 as upstream uses 403.
+pub const RATE_LIMITED: i64 = 429;
+pub const RATE_LIMITED_MESSAGE: &str = "Rate limit exceeded.";
 
 /// A2A has no upstream denial shape; the same one is used with a message that fits.
 const A2A_FORBIDDEN_MESSAGE: &str = "Access to this agent method is forbidden.";
@@ -71,7 +93,18 @@ impl Denial {
             policy,
             rule,
             reason,
+            authorizer: None,
         }
+    }
+}
+
+// === impl RateLimited ===
+
+impl RateLimited {
+    /// Whole seconds, rounded up (at least 1), as `Retry-After` says them.
+    pub fn retry_after_secs(&self) -> u64 {
+        let d = self.retry_after;
+        (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
     }
 }
 
@@ -81,6 +114,7 @@ impl ProxyError {
     pub fn into_response(self) -> Response<ProxyBody> {
         match self {
             ProxyError::Denied(d) => denial(*d),
+            ProxyError::RateLimited(r) => rate_limited(&r),
             ProxyError::Codec(e) => codec(e),
             other => plain(other.status(), &other.to_string()),
         }
@@ -88,11 +122,14 @@ impl ProxyError {
 
     fn status(&self) -> StatusCode {
         match self {
-            ProxyError::NotSynced | ProxyError::NoEndpoint(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NotSynced | ProxyError::NoEndpoint(_) | ProxyError::RateLimitStore(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Route(RouteError::OutboundDenied(_)) | ProxyError::Denied(_) => {
                 StatusCode::FORBIDDEN
             }
             ProxyError::Route(RouteError::UnknownBackend(_)) => StatusCode::NOT_FOUND,
+            ProxyError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::Route(RouteError::NoAddress(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Target(_)
             | ProxyError::Route(_)
@@ -106,7 +143,10 @@ impl ProxyError {
 }
 
 fn denial(d: Denial) -> Response<ProxyBody> {
-    let data = json!({"policy": d.policy, "rule": d.rule, "reason": d.reason});
+    let mut data = json!({"policy": d.policy, "rule": d.rule, "reason": d.reason});
+    if let Some(authorizer) = &d.authorizer {
+        data["authorizer"] = authorizer.clone();
+    }
     let Some(id) = &d.id else {
         // A notification or plain HTTP request has no id to answer: a plain 403.
         let body =
@@ -121,6 +161,27 @@ fn denial(d: Denial) -> Response<ProxyBody> {
         StatusCode::OK,
         jsonrpc::error_body(Some(id), jsonrpc::FORBIDDEN, message, Some(data)),
     )
+}
+
+/// JSON-RPC requests: HTTP 200 with error 429 (like denials, so MCP clients surface
+/// it as a JSON-RPC error); anything else: HTTP 429. Both carry `Retry-After`.
+fn rate_limited(r: &RateLimited) -> Response<ProxyBody> {
+    let retry = r.retry_after_secs();
+    let data = json!({"policy": r.policy, "limit": r.limit, "retryAfterSeconds": retry});
+    let mut resp = match &r.id {
+        Some(id) => json_response(
+            StatusCode::OK,
+            jsonrpc::error_body(Some(id), RATE_LIMITED, RATE_LIMITED_MESSAGE, Some(data)),
+        ),
+        None => {
+            let message = format!("rate limit {} exceeded; retry after {retry}s", r.limit);
+            let body = json!({"error": "too many requests", "message": message, "policy": r.policy, "limit": r.limit});
+            json_response(StatusCode::TOO_MANY_REQUESTS, Bytes::from(body.to_string()))
+        }
+    };
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+    resp
 }
 
 fn codec(e: CodecError) -> Response<ProxyBody> {

@@ -10,6 +10,8 @@ mod common;
 mod a2a;
 #[path = "integration/admin.rs"]
 mod admin;
+#[path = "integration/extauth.rs"]
+mod extauth;
 #[path = "integration/lifecycle.rs"]
 mod lifecycle;
 #[path = "integration/mcp_everything.rs"]
@@ -18,9 +20,15 @@ mod mcp_everything;
 mod mcp_python;
 #[path = "integration/mcp_rmcp.rs"]
 mod mcp_rmcp;
+#[path = "integration/mtls.rs"]
+mod mtls;
 #[path = "integration/policy.rs"]
 mod policy;
+#[path = "integration/ratelimit.rs"]
+mod ratelimit;
 #[path = "integration/rejects.rs"]
 mod rejects;
 #[path = "integration/routing.rs"]
 mod routing;
+#[path = "integration/traces.rs"]
+mod traces;

@@ -1,9 +1,9 @@
 //! Wiring: one kube client, one shutdown signal, one task per job.
 //!
-//! Jobs today: the TLS server (`/mutate`, `/convert`), the admin server (`/metrics`,
-//! probes), serving-certificate maintenance and the policy status controller. The
-//! identity service joins as a further `jobs.spawn(..)` line in `spawn_jobs`, taking
-//! its part of `Config`, the shared client and a shutdown receiver.
+//! Jobs: the TLS server (`/mutate`, `/convert`), the admin server (`/metrics`,
+//! probes), serving-certificate maintenance, the policy status controller and the
+//! identity service (its own TLS listener, CA, trust bundles, PodCertificateRequest
+//! signer). `run_ca` runs the `agentnet-webhook ca …` commands instead.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +21,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::config::{Config, TlsMode};
+use crate::config::{CaCli, Config, TlsMode};
+use crate::identity::IdentityService;
 use crate::metrics::Metrics;
 use crate::mutate::MutateConfig;
 use crate::mutate::handler::MutateState;
@@ -41,7 +42,7 @@ pub async fn run(config: Config) -> Result<()> {
     tracing::info!(?config, "starting agentnet-webhook");
     // kube and our listeners both use rustls: make ring the one provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = kube_client(&config).await?;
+    let client = kube_client(config.kubeconfig.as_deref()).await?;
     let (stop, stopped) = watch::channel(false);
     let mut jobs = spawn_jobs(&config, &client, stopped).await?;
     wait_for_stop(&mut jobs).await;
@@ -80,14 +81,40 @@ async fn spawn_jobs(
         let controller = StatusController::new(config, client.clone(), metrics.clone());
         jobs.spawn(controller.run(stopped.clone()));
     }
+    spawn_identity(config, client, &metrics, &stopped, &mut jobs).await?;
     jobs.spawn(serving_cert::maintain(
         source, resolver, metrics, every, stopped,
     ));
     Ok(jobs)
 }
 
-async fn kube_client(config: &Config) -> Result<Client> {
-    let Some(path) = &config.kubeconfig else {
+/// The identity service (its own TLS listener), unless disabled.
+async fn spawn_identity(
+    config: &Config,
+    client: &Client,
+    metrics: &Arc<Metrics>,
+    stopped: &watch::Receiver<bool>,
+    jobs: &mut JoinSet<()>,
+) -> Result<()> {
+    if config.identity.enabled {
+        let identity = IdentityService::new(config, client.clone(), metrics.clone())?;
+        let listener = bind(config.identity.listen_addr, "identity").await?;
+        jobs.spawn(identity.run(listener, stopped.clone()));
+    }
+    Ok(())
+}
+
+/// `agentnet-webhook ca …`: one CA command against the CA Secret; prints its result.
+pub async fn run_ca(cli: CaCli) -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = kube_client(cli.kubeconfig.as_deref()).await?;
+    let out = crate::identity::cli::run(cli, client).await?;
+    print!("{out}");
+    Ok(())
+}
+
+async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
+    let Some(path) = kubeconfig else {
         return Client::try_default()
             .await
             .context("connecting to the API server");

@@ -11,8 +11,10 @@ use clap::{Args, Parser, ValueEnum};
 use crate::mutate::quantity::Quantity;
 use crate::mutate::tuning::{DefaultAction, LogLevel, parse_cert_lifetime};
 
+mod identity;
 mod status;
 
+pub use identity::{CaCli, CaCommand, IdentityConfig, IdentityConfigError};
 pub use status::{DEFAULT_CONTROLLER_NAME, StatusConfig, StatusConfigError};
 
 /// The one CRD with two versions, converted by `/convert`.
@@ -57,6 +59,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub status: StatusConfig,
+
+    #[command(flatten)]
+    pub identity: IdentityConfig,
 
     #[command(flatten)]
     pub log: LogConfig,
@@ -204,7 +209,8 @@ pub struct SidecarConfig {
     #[arg(long, env = "AGENTNET_CLUSTER_DOMAIN", default_value = "cluster.local")]
     pub cluster_domain: String,
 
-    /// Identity service URL given to sidecars (default: the webhook Service).
+    /// Identity service URL given to sidecars (default: the webhook Service's identity
+    /// port). Its host is added to the identity listener's certificate.
     #[arg(long, env = "AGENTNET_IDENTITY_URL")]
     pub identity_url: Option<String>,
 
@@ -249,6 +255,8 @@ pub enum ConfigError {
     NoNamespace,
     #[error(transparent)]
     Status(#[from] StatusConfigError),
+    #[error(transparent)]
+    Identity(#[from] IdentityConfigError),
 }
 
 // === impl Config ===
@@ -260,6 +268,7 @@ impl Config {
             return Err(ConfigError::NoNamespace);
         }
         self.status.validate()?;
+        self.identity.validate()?;
         let s = &self.sidecar;
         check_limit("cpu", &s.proxy_cpu_request, &s.proxy_cpu_limit)?;
         check_limit("memory", &s.proxy_memory_request, &s.proxy_memory_limit)
@@ -271,7 +280,7 @@ impl Config {
             Some(url) => url.clone(),
             None => format!(
                 "https://{}.{}.svc:{}",
-                self.serving.service_name, self.namespace, self.serving.service_port
+                self.serving.service_name, self.namespace, self.identity.service_port
             ),
         }
     }

@@ -18,6 +18,17 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ViaLabels {
+    pub via: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    pub via: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusWriteLabels {
     pub kind: String,
     pub result: String,
@@ -35,6 +46,18 @@ pub struct Metrics {
     status_writes: Family<StatusWriteLabels, Counter>,
     compile_generation: Gauge,
     status_leader: Gauge,
+    identity: IdentityMetrics,
+}
+
+/// The identity service's metrics.
+#[derive(Debug, Default)]
+struct IdentityMetrics {
+    issued: Family<ViaLabels, Counter>,
+    refused: Family<RefusalLabels, Counter>,
+    roots: Gauge,
+    signer_expiry: Gauge,
+    ca_errors: Counter,
+    leader: Gauge,
 }
 
 // === impl Metrics ===
@@ -51,8 +74,10 @@ impl Metrics {
             status_writes: Family::default(),
             compile_generation: Gauge::default(),
             status_leader: Gauge::default(),
+            identity: IdentityMetrics::default(),
         };
         metrics.register_all();
+        metrics.register_identity();
         metrics
     }
 
@@ -85,6 +110,30 @@ impl Metrics {
             self.serving_cert_expiry.clone(),
         );
         self.register_status();
+    }
+
+    fn register_identity(&mut self) {
+        let (r, m) = (&mut self.registry, &self.identity);
+        let issued = "Workload certificates issued, by path (certify or pod_certificate)";
+        r.register("identity_certificates_issued", issued, m.issued.clone());
+        let refused = "Certificate requests refused, by path and reason";
+        r.register("identity_certificates_refused", refused, m.refused.clone());
+        r.register(
+            "identity_ca_roots",
+            "Trusted identity roots in the bundle",
+            m.roots.clone(),
+        );
+        let expiry = "When the signing identity CA (or a CA above it) expires (Unix time)";
+        r.register(
+            "identity_signer_expiry_timestamp_seconds",
+            expiry,
+            m.signer_expiry.clone(),
+        );
+        let errors = "Loads of the identity CA Secret that failed validation";
+        r.register("identity_ca_load_errors", errors, m.ca_errors.clone());
+        let leader =
+            "1 while this replica holds the identity Lease (bundles, PodCertificateRequests)";
+        r.register("identity_leader", leader, m.leader.clone());
     }
 
     fn register_status(&mut self) {
@@ -153,6 +202,36 @@ impl Metrics {
         self.status_leader.set(i64::from(leader));
     }
 
+    /// `via`: certify or pod_certificate.
+    pub fn identity_issued(&self, via: &str) {
+        let labels = ViaLabels { via: via.into() };
+        self.identity.issued.get_or_create(&labels).inc();
+    }
+
+    pub fn identity_refused(&self, via: &str, reason: &str) {
+        let labels = RefusalLabels {
+            via: via.into(),
+            reason: reason.into(),
+        };
+        self.identity.refused.get_or_create(&labels).inc();
+    }
+
+    /// A CA pool was loaded: its root count and the signer's expiry.
+    pub fn identity_ca(&self, roots: usize, signer_not_after: i64) {
+        self.identity
+            .roots
+            .set(i64::try_from(roots).unwrap_or(i64::MAX));
+        self.identity.signer_expiry.set(signer_not_after);
+    }
+
+    pub fn identity_ca_error(&self) {
+        self.identity.ca_errors.inc();
+    }
+
+    pub fn identity_leader(&self, leader: bool) {
+        self.identity.leader.set(i64::from(leader));
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
@@ -207,5 +286,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("agentnet_webhook_status_leader 1"), "{text}");
+    }
+
+    #[test]
+    fn exposes_identity_issuance_and_refusals() {
+        let m = Metrics::new();
+        m.identity_issued("certify");
+        m.identity_refused("certify", "forbidden");
+        m.identity_ca(2, 1_900_000_000);
+        let text = m.encode().unwrap();
+        for line in [
+            r#"agentnet_webhook_identity_certificates_issued_total{via="certify"} 1"#,
+            r#"agentnet_webhook_identity_certificates_refused_total{via="certify",reason="forbidden"} 1"#,
+            "agentnet_webhook_identity_ca_roots 2",
+            "agentnet_webhook_identity_signer_expiry_timestamp_seconds 1900000000",
+        ] {
+            assert!(text.contains(line), "{line} missing: {text}");
+        }
     }
 }

@@ -56,5 +56,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The Service URL sidecars use for the identity service. */}}
 {{- define "agentnet.identityUrl" -}}
-{{- default (printf "https://%s.%s.svc:443" (include "agentnet.webhookName" .) .Release.Namespace) .Values.sidecar.identityUrl }}
+{{- default (printf "https://%s.%s.svc:%v" (include "agentnet.webhookName" .) .Release.Namespace .Values.identity.port) .Values.sidecar.identityUrl }}
+{{- end }}
+
+{{- define "agentnet.identityCaSecretName" -}}
+{{- default (printf "%s-identity-ca" (include "agentnet.fullname" .)) .Values.identity.ca.secretName }}
+{{- end }}
+
+{{- define "agentnet.identityLeaseName" -}}
+{{- printf "%s-identity" (include "agentnet.fullname" .) }}
 {{- end }}

@@ -54,6 +54,8 @@ pub struct LocalWebhook {
     pub mutating_webhook: String,
     pub port: u16,
     pub metrics_port: u16,
+    /// The identity listener (`POST /v1/certify`) on 127.0.0.1.
+    pub identity_port: u16,
     /// The webhook's stdout and stderr.
     pub log: PathBuf,
     child: Mutex<Option<Child>>,
@@ -79,6 +81,8 @@ async fn start_shared() -> Result<LocalWebhook> {
             "webhook.namespaceSelectorExpressions[0].operator",
             "DoesNotExist",
         ),
+        ("identity.podCertificates.enabled", "true"),
+        ("identity.podCertificates.inject", "false"), // pods keep the default volumes
     ];
     let namespace = format!("agentnet-e2e-{}", random_suffix());
     let webhook = LocalWebhook::start(SHARED_RELEASE, &namespace, &isolation, true).await?;
@@ -109,6 +113,8 @@ impl Isolated {
             ("webhook.conversion.enabled", "false"),
             // One status writer per cluster: the shared release's.
             ("statusController.enabled", "false"),
+            // One identity (CA, trust bundles) per cluster: the shared release's.
+            ("identity.enabled", "false"),
         ];
         let namespace = format!("{release}-system");
         Ok(Self(
@@ -141,23 +147,23 @@ impl LocalWebhook {
         crds: bool,
     ) -> Result<Self> {
         create_namespace(namespace).await?;
-        let port = free_port()?;
-        let url = format!("https://127.0.0.1:{port}");
+        let ports = process::Ports::free()?;
+        let url = format!("https://127.0.0.1:{}", ports.webhook);
         let manifest = chart::render(release, namespace, &url, values, crds)?;
         chart::apply(&manifest)?;
         let env = chart::deployment_env(&manifest, namespace)?;
-        let metrics_port = free_port()?;
         let log = std::env::temp_dir().join(format!(
             "agentnet-e2e-webhook-{release}-{}.log",
             std::process::id()
         ));
-        let child = process::spawn(&env, port, metrics_port, &log)?;
+        let child = process::spawn(&env, ports, &log)?;
         let webhook = Self {
             release: release.to_owned(),
             namespace: namespace.to_owned(),
             mutating_webhook: release.to_owned(),
-            port,
-            metrics_port,
+            port: ports.webhook,
+            metrics_port: ports.metrics,
+            identity_port: ports.identity,
             log,
             child: Mutex::new(Some(child)),
         };

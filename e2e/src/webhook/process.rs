@@ -13,12 +13,26 @@ use crate::{control_plane, repo_root};
 
 static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
-pub(super) fn spawn(
-    env: &[(String, String)],
-    port: u16,
-    metrics_port: u16,
-    log: &Path,
-) -> Result<Child> {
+/// The local listeners, all on 127.0.0.1.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Ports {
+    pub webhook: u16,
+    pub metrics: u16,
+    pub identity: u16,
+}
+
+impl Ports {
+    /// Three ports free right now.
+    pub fn free() -> Result<Self> {
+        Ok(Self {
+            webhook: free_port()?,
+            metrics: free_port()?,
+            identity: free_port()?,
+        })
+    }
+}
+
+pub(super) fn spawn(env: &[(String, String)], ports: Ports, log: &Path) -> Result<Child> {
     let binary = webhook_binary()?;
     let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let mut cmd = Command::new(&binary);
@@ -26,8 +40,18 @@ pub(super) fn spawn(
         cmd.env_remove(name);
     }
     cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("AGENTNET_LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("AGENTNET_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
+        .env(
+            "AGENTNET_LISTEN_ADDR",
+            format!("127.0.0.1:{}", ports.webhook),
+        )
+        .env(
+            "AGENTNET_METRICS_ADDR",
+            format!("127.0.0.1:{}", ports.metrics),
+        )
+        .env(
+            "AGENTNET_IDENTITY_LISTEN_ADDR",
+            format!("127.0.0.1:{}", ports.identity),
+        )
         .env("AGENTNET_KUBECONFIG", &control_plane().kubeconfig)
         .env("AGENTNET_LOG_FORMAT", "plain")
         .stdin(Stdio::null())

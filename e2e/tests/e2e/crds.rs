@@ -129,7 +129,10 @@ async fn generated_crds_install_and_become_established() {
         .into_iter()
         .filter_map(|c| c.metadata.name)
         .collect();
-    assert_eq!(chart, [XACCESSPOLICIES, XBACKENDS]);
+    assert_eq!(
+        chart,
+        ["ratelimitpolicies.agentnet.dev", XACCESSPOLICIES, XBACKENDS]
+    );
 }
 
 #[tokio::test]

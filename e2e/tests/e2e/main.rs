@@ -4,8 +4,12 @@
 // Test code: a failed unwrap is a failed test, with the error in the panic message.
 #![allow(clippy::unwrap_used)]
 
+mod conformance;
 mod control_plane;
 mod crds;
+mod identity;
+mod mtls;
+mod ratelimit;
 mod sidecar;
 mod status;
 mod webhook;

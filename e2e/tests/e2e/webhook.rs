@@ -77,7 +77,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn expected_sidecar_env(webhook: &LocalWebhook) -> Vec<(String, String)> {
-    let identity = format!("https://agentnet-webhook.{}.svc:443", webhook.namespace);
+    let identity = format!("https://agentnet-webhook.{}.svc:8444", webhook.namespace);
     pairs(&[
         ("AGENTNET_POD_NAME", "metadata.name"),
         ("AGENTNET_POD_NAMESPACE", "metadata.namespace"),

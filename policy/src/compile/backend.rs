@@ -71,6 +71,7 @@ fn compile_backend(
         rejected: Vec::new(),
         invalid,
         cel_needs: Needs::default(),
+        rate_limits: Vec::new(),
     };
     let report = report(xb, &backend, address.as_ref(), snapshot);
     (backend, report)
@@ -173,7 +174,11 @@ fn service_refs(id: &BackendRef, a: &Address<'_>, snapshot: &Snapshot) -> Condit
     }
 }
 
-fn find_service<'s>(snapshot: &'s Snapshot, namespace: &str, name: &str) -> Option<&'s Service> {
+pub(super) fn find_service<'s>(
+    snapshot: &'s Snapshot,
+    namespace: &str,
+    name: &str,
+) -> Option<&'s Service> {
     snapshot.services.iter().find(|s| {
         s.metadata.namespace.as_deref() == Some(namespace)
             && s.metadata.name.as_deref() == Some(name)
@@ -190,7 +195,7 @@ fn service_port(service: &Service, port: i32) -> Option<&str> {
 }
 
 /// Ready addresses of the Service's EndpointSlices, on the endpoint port that serves `port`.
-fn endpoints(service: &Service, port: u16, snapshot: &Snapshot) -> Vec<Endpoint> {
+pub(super) fn endpoints(service: &Service, port: u16, snapshot: &Snapshot) -> Vec<Endpoint> {
     let Some(port_name) = service_port(service, i32::from(port)) else {
         return Vec::new();
     };

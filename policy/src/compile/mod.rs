@@ -4,13 +4,17 @@
 
 mod admission;
 mod backend;
+mod extauth;
 mod policy;
+mod ratelimit;
 
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use agentnet_api::agentnet_dev::RateLimitPolicy;
 use agentnet_api::gateway::LocalPolicyTargetReference;
+use agentnet_api::reference_grant::ReferenceGrant;
 use agentnet_api::v0alpha0::XBackend;
 use agentnet_api::v1alpha1::{PolicyAction, XAccessPolicy};
 use agentnet_api::{GATEWAY_GROUP, GROUP};
@@ -19,6 +23,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
 
 pub use admission::MAX_POLICIES_PER_TARGET;
+pub use extauth::DEFAULT_AUTHZ_PORT;
 
 use self::policy::{PolicyError, compile_policy};
 use crate::cel::CelCompiler;
@@ -34,6 +39,10 @@ pub struct Snapshot {
     pub policies: Vec<XAccessPolicy>,
     pub services: Vec<Service>,
     pub endpoint_slices: Vec<EndpointSlice>,
+    /// agentnet.dev RateLimitPolicies.
+    pub rate_limits: Vec<RateLimitPolicy>,
+    /// Gateway API ReferenceGrants: they let an ExternalAuth backendRef cross namespaces.
+    pub reference_grants: Vec<ReferenceGrant>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -65,6 +74,8 @@ pub struct BackendDefaultError(String);
 struct Outcome {
     rejection: Option<(Reason, String)>,
     policy: Option<Arc<Policy>>,
+    /// ExternalAuth policies: whether the authorizer's backendRef resolved.
+    resolved_refs: Option<Condition>,
 }
 
 /// Compiles the snapshot; see [`Index::report`] for what failed and why.
@@ -98,9 +109,15 @@ fn compile_using(snapshot: &Snapshot, settings: &Settings, mut cel: CelCompiler)
     let limits = admission::limits(&snapshot.policies);
     let mut reports = Vec::new();
     for (p, limit) in snapshot.policies.iter().zip(limits) {
-        let outcome = compile_one(p, limit, settings, &mut cel);
+        let outcome = compile_one(p, limit, snapshot, settings, &mut cel);
         reports.push(attach(p, outcome, &by_name, &mut backends.backends));
     }
+    let rate_limits = ratelimit::attach_all(
+        &snapshot.rate_limits,
+        &settings.trust_domain,
+        &by_name,
+        &mut backends.backends,
+    );
     backends.backends.iter_mut().for_each(finish_backend);
     reports.sort_by(|a, b| a.policy.cmp(&b.policy));
     Index {
@@ -112,6 +129,7 @@ fn compile_using(snapshot: &Snapshot, settings: &Settings, mut cel: CelCompiler)
         report: Report {
             policies: reports,
             backends: backends.reports,
+            rate_limits,
         },
         generation: 0,
     }
@@ -121,29 +139,44 @@ fn compile_using(snapshot: &Snapshot, settings: &Settings, mut cel: CelCompiler)
 fn compile_one(
     p: &XAccessPolicy,
     limit: Option<String>,
+    snapshot: &Snapshot,
     settings: &Settings,
     cel: &mut CelCompiler,
 ) -> Outcome {
+    let rejected = |reason, message| Outcome {
+        rejection: Some((reason, message)),
+        policy: None,
+        resolved_refs: None,
+    };
     if let Some(message) = limit {
-        return Outcome {
-            rejection: Some((Reason::LimitPerTargetExceeded, message)),
-            policy: None,
-        };
+        return rejected(Reason::LimitPerTargetExceeded, message);
     }
     match compile_policy(p, &settings.trust_domain, cel) {
-        Ok(policy) => Outcome {
-            rejection: None,
-            policy: Some(Arc::new(policy)),
-        },
-        Err(PolicyError::InvalidCel(m)) => Outcome {
-            rejection: Some((Reason::InvalidCel, m)),
-            policy: None,
-        },
-        Err(PolicyError::Invalid(m)) => Outcome {
-            rejection: Some((Reason::Invalid, m)),
-            policy: None,
-        },
+        Ok(mut policy) => {
+            let resolved_refs = resolve_external_auth(&mut policy, snapshot, settings);
+            Outcome {
+                rejection: None,
+                policy: Some(Arc::new(policy)),
+                resolved_refs,
+            }
+        }
+        Err(PolicyError::InvalidCel(m)) => rejected(Reason::InvalidCel, m),
+        Err(PolicyError::Invalid(m)) => rejected(Reason::Invalid, m),
     }
+}
+
+/// Resolves an ExternalAuth policy's authorizer (kept on the policy, so requests it
+/// covers fail closed when it did not resolve) and returns its `ResolvedRefs`.
+fn resolve_external_auth(
+    policy: &mut Policy,
+    snapshot: &Snapshot,
+    settings: &Settings,
+) -> Option<Condition> {
+    let filter = policy.external_auth.as_ref()?;
+    let resolved = extauth::resolve(filter, &policy.id.namespace, snapshot, settings);
+    let condition = extauth::condition(&resolved);
+    policy.external_auth_service = Some(Arc::new(resolved.map_err(|(_, why)| why)));
+    Some(condition)
 }
 
 /// Puts the policy on its backends (or, rejected, marks them fail-closed) and reports
@@ -175,6 +208,7 @@ fn attach(
         generation: p.metadata.generation,
         accepted: outcome.rejection.is_none(),
         targets,
+        resolved_refs: outcome.resolved_refs,
     }
 }
 

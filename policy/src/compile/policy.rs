@@ -45,6 +45,7 @@ pub(super) fn compile_policy(
         id: PolicyRef::new(namespace, p.metadata.name.as_deref().unwrap_or_default()),
         action: p.spec.action,
         external_auth,
+        external_auth_service: None,
         rules: rules.collect::<Result<_, _>>()?,
         created: p.metadata.creation_timestamp.clone(),
     })
@@ -110,7 +111,7 @@ fn compile_kind(authz: &AuthorizationRule, cel: &mut CelCompiler) -> Result<Rule
 
 /// Upstream turns a source whose `type` lacks its member into "any source"; we refuse
 /// the policy instead (with the API server's messages), so a typo never admits everyone.
-fn compile_source(
+pub(super) fn compile_source(
     s: &AccessRuleSource,
     namespace: &str,
     trust_domain: &str,

@@ -1,5 +1,6 @@
 //! The admin listener (127.0.0.1:15000 by default): `/live`, `/ready`, `/metrics`
-//! (Prometheus), `/config` and `/explain`.
+//! (Prometheus), `/config`, `/explain` and `/identity` (the workload certificate in
+//! use: SPIFFE ID, serial, validity; never the key).
 
 mod view;
 
@@ -13,7 +14,7 @@ use axum::routing::get;
 use serde_json::Value;
 
 use crate::explain::{self, ExplainQuery};
-use crate::identity::LocalIdentity;
+use crate::identity::{LocalIdentity, Workload};
 use crate::metrics::Metrics;
 use crate::policy_source::PolicyState;
 use crate::ready::Ready;
@@ -26,6 +27,8 @@ pub struct Admin {
     pub identity: LocalIdentity,
     /// The running configuration, as `/config` shows it.
     pub config: Arc<Value>,
+    /// The workload certificate, when the sidecar has a certificate source.
+    pub workload: Option<Arc<Workload>>,
 }
 
 pub fn router(admin: Admin) -> Router {
@@ -35,6 +38,7 @@ pub fn router(admin: Admin) -> Router {
         .route("/metrics", get(metrics))
         .route("/config", get(config))
         .route("/explain", get(explain))
+        .route("/identity", get(identity))
         .with_state(admin)
 }
 
@@ -70,6 +74,21 @@ async fn config(State(admin): State<Admin>) -> Response {
         &admin.policy,
     ))
     .into_response()
+}
+
+/// 404 without a certificate source; 503 until the first certificate; else 200.
+async fn identity(State(admin): State<Admin>) -> Response {
+    let Some(workload) = &admin.workload else {
+        let why =
+            "no workload certificate: neither --identity-url nor --pod-certificate-file is set\n";
+        return (StatusCode::NOT_FOUND, why).into_response();
+    };
+    let view = workload.view();
+    let status = match view["certificate"].is_null() {
+        true => StatusCode::SERVICE_UNAVAILABLE,
+        false => StatusCode::OK,
+    };
+    (status, axum::Json(view)).into_response()
 }
 
 /// Text by default; JSON when the client accepts `application/json`.

@@ -1,4 +1,4 @@
-use http::Request;
+use http::{Request, Version};
 
 use super::*;
 use crate::testing::{BACKENDS, index};

@@ -1,11 +1,34 @@
-//! The agent's own identity: the source of every request it makes. For now it comes
-//! from configuration (`--spiffe-id`, or namespace and ServiceAccount); the workload
-//! certificate (key and CSR, renewal, validate-then-publish) will replace it here
-//! without changing the callers, which only ask for `source()`.
+//! The agent's own identity: the source of every request it makes, and its workload
+//! certificate. Without a certificate source (standalone mode) the identity comes from
+//! configuration (`--spiffe-id`, or namespace and ServiceAccount). With one (the
+//! identity service, or a PodCertificate file) the sidecar holds an X.509-SVID whose
+//! only URI SAN must be `spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>`:
+//! a certificate naming anything else is never published, so the source that policy
+//! decides on is the certificate's identity. `csr` makes keys and CSRs, `client` asks
+//! the identity service, `renew` schedules, `store` validates and publishes,
+//! `pod_certificate` reads the kubelet's file, `trust` watches the trust bundle.
 
 use std::sync::Arc;
 
 use agentnet_policy::Source;
+
+pub mod client;
+pub mod csr;
+mod files;
+pub mod metrics;
+pub mod pod_certificate;
+pub mod renew;
+pub mod store;
+pub mod trust;
+pub mod verify;
+pub mod workload;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use store::{CertStore, Resolver, Svid};
+pub use trust::{Roots, TrustStore};
+pub use workload::Workload;
 
 #[derive(Clone, Debug)]
 pub struct LocalIdentity {

@@ -52,6 +52,8 @@ pub async fn to_backend(
         // The client speaks TLS to the external host itself, through the tunnel.
         Some(Upstream::Tls { hostname, port }) => format!("{hostname}:{port}"),
         Some(Upstream::Passthrough { authority }) => authority,
+        // The peer's inbound port speaks mTLS, which a tunnel from the app cannot.
+        Some(Upstream::Peer { .. }) => return Err(peer_refusal(route.backend, audit)),
         None => return Err(ProxyError::NoEndpoint(route.backend.id().to_string())),
     };
     tunnel(proxy, parts, address).await
@@ -66,7 +68,7 @@ fn check(
     audit: &mut Record,
 ) -> Result<(), ProxyError> {
     let backend = route.backend;
-    if backend.has_tool_rules() {
+    if backend.has_tool_rules() || !backend.rate_limits().is_empty() {
         let names: Vec<String> = backend.policies().map(ToString::to_string).collect();
         let (policy, reason) = (Some(names.join(", ")), refusal(backend));
         audit.denied(policy.clone(), None, reason.clone());
@@ -84,12 +86,26 @@ fn check(
 }
 
 fn refusal(backend: &Backend) -> String {
+    let why = match backend.has_tool_rules() {
+        true => "its policies decide on what is inside each request",
+        false => "its rate limits count each request",
+    };
     format!(
-        "CONNECT to XBackend {id} refused: its policies decide on what is inside each request, \
-         which a tunnel would hide; send plain http:// requests through the proxy, or use \
-         /backends/{id}/",
+        "CONNECT to XBackend {id} refused: {why}, which a tunnel would hide; send plain \
+         http:// requests through the proxy, or use /backends/{id}/",
         id = backend.id()
     )
+}
+
+/// CONNECT to a backend served by a peer sidecar, which only accepts mTLS.
+fn peer_refusal(backend: &Backend, audit: &mut Record) -> ProxyError {
+    let reason = format!(
+        "CONNECT to XBackend {id} refused: its pods run an agentnet sidecar reached over \
+         mTLS; send plain http:// requests through the proxy, or use /backends/{id}/",
+        id = backend.id()
+    );
+    audit.denied(None, None, reason.clone());
+    denied(Denial::new((None, None), (None, None), reason))
 }
 
 /// Connects to `address`, answers 200, then splices the two connections.

@@ -88,7 +88,7 @@ fn named_target(path: &str) -> Result<Target, TargetError> {
 
 /// Dot segments and encoded `/`, `\` or `.` could make a path rule see one path and
 /// the server another; such requests are refused rather than normalized.
-fn check_path(path_and_query: &str) -> Result<(), TargetError> {
+pub(crate) fn check_path(path_and_query: &str) -> Result<(), TargetError> {
     let path = path_and_query.split('?').next().unwrap_or_default();
     let lower = path.to_ascii_lowercase();
     let dot_segment = path.split('/').any(|s| s == "." || s == "..");

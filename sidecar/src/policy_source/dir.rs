@@ -17,6 +17,8 @@ use super::publish::{Problem, Publisher};
 pub struct DirSource {
     dir: PathBuf,
     files: BTreeMap<PathBuf, File>,
+    /// Every file's stamp at the previous scan; `None` before the first scan.
+    previous: Option<BTreeMap<PathBuf, (SystemTime, u64)>>,
 }
 
 /// The last good text is kept rather than its parse: a few bytes per object instead of
@@ -43,23 +45,34 @@ impl DirSource {
         DirSource {
             dir,
             files: BTreeMap::new(),
+            previous: None,
         }
     }
 
     /// Re-reads new and changed files and forgets removed ones (blocking I/O: call it
     /// off the async threads). Returns whether anything changed.
+    ///
+    /// After the first scan, a changed file is read only once its stamp has held for a
+    /// whole poll interval: a file caught mid-write (an editor or `echo >` truncating
+    /// then writing) would otherwise be read half-written — possibly as an empty, valid
+    /// manifest — and replace the last good policy.
     pub fn scan(&mut self) -> std::io::Result<bool> {
         let present = self.stamps()?;
         let before = self.files.len();
         self.files.retain(|path, _| present.contains_key(path));
         let mut changed = self.files.len() != before;
-        for (path, stamp) in present {
-            if self.files.get(&path).is_some_and(|f| f.stamp == stamp) {
-                continue;
+        for (path, stamp) in &present {
+            let known = self.files.get(path).is_some_and(|f| f.stamp == *stamp);
+            let settled = self
+                .previous
+                .as_ref()
+                .is_none_or(|prev| prev.get(path) == Some(stamp));
+            if !known && settled {
+                self.load(path.clone(), *stamp);
+                changed = true;
             }
-            self.load(path, stamp);
-            changed = true;
         }
+        self.previous = Some(present);
         Ok(changed)
     }
 

@@ -1,5 +1,7 @@
 //! Kubernetes mode: reflectors of XBackend, XAccessPolicy (v1alpha1), Service and
-//! EndpointSlice in all namespaces feed one writer task. Events mark the snapshot
+//! EndpointSlice, RateLimitPolicy and ReferenceGrant in all namespaces feed one writer
+//! task. ReferenceGrant is Gateway API's CRD and may be missing: the first sync does
+//! not wait for it (until it lists, no cross-namespace authorizer is permitted). Events mark the snapshot
 //! dirty, bursts coalesce, and the whole index is rebuilt and published. When the
 //! API server goes away the stores (and so the index) keep their last state, and the
 //! watches retry with backoff.
@@ -9,6 +11,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentnet_api::agentnet_dev::RateLimitPolicy;
+use agentnet_api::reference_grant::ReferenceGrant;
 use agentnet_api::v0alpha0::XBackend;
 use agentnet_api::v1alpha1::XAccessPolicy;
 use agentnet_policy::Snapshot;
@@ -33,6 +37,8 @@ struct Stores {
     policies: Store<DeserializeGuard<XAccessPolicy>>,
     services: Store<DeserializeGuard<Service>>,
     slices: Store<DeserializeGuard<EndpointSlice>>,
+    rate_limits: Store<DeserializeGuard<RateLimitPolicy>>,
+    grants: Store<DeserializeGuard<ReferenceGrant>>,
 }
 
 /// Starts the watches and returns the writer task, which runs forever.
@@ -43,6 +49,8 @@ pub fn run(client: Client, publisher: Publisher) -> impl Future<Output = ()> {
         policies: watch(&client, &dirty),
         services: watch(&client, &dirty),
         slices: watch(&client, &dirty),
+        rate_limits: watch(&client, &dirty),
+        grants: watch(&client, &dirty),
     };
     write(stores, publisher, dirty).instrument(tracing::info_span!("policy_writer"))
 }
@@ -86,11 +94,12 @@ where
 }
 
 async fn write(stores: Stores, publisher: Publisher, dirty: Arc<Notify>) {
-    let ready = futures::future::try_join4(
+    let ready = futures::future::try_join5(
         stores.backends.wait_until_ready(),
         stores.policies.wait_until_ready(),
         stores.services.wait_until_ready(),
         stores.slices.wait_until_ready(),
+        stores.rate_limits.wait_until_ready(),
     );
     if let Err(e) = ready.await {
         return tracing::error!(error = %e, "a policy watch stopped before its first sync");
@@ -137,6 +146,8 @@ impl Stores {
             policies: valid(&self.policies, &mut problems),
             services: valid(&self.services, &mut problems),
             endpoint_slices: valid(&self.slices, &mut problems),
+            rate_limits: valid(&self.rate_limits, &mut problems),
+            reference_grants: valid(&self.grants, &mut problems),
         };
         (snapshot, problems)
     }

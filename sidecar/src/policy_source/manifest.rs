@@ -1,8 +1,11 @@
 //! YAML (or JSON) manifests, as `kubectl apply -f` takes them, into the objects a
 //! policy snapshot holds: XBackend, XAccessPolicy (v1alpha1, or v0alpha0 converted),
-//! Service and EndpointSlice. Other kinds are ignored; `List`s are expanded.
+//! Service, EndpointSlice, RateLimitPolicy (agentnet.dev) and ReferenceGrant (Gateway
+//! API). Other kinds are ignored; `List`s are expanded.
 
+use agentnet_api::agentnet_dev::RateLimitPolicy;
 use agentnet_api::conversion::convert_object;
+use agentnet_api::reference_grant::ReferenceGrant;
 use agentnet_api::v0alpha0::XBackend;
 use agentnet_api::v1alpha1::XAccessPolicy;
 use agentnet_policy::Snapshot;
@@ -20,6 +23,8 @@ pub enum Object {
     Policy(XAccessPolicy),
     Service(Service),
     EndpointSlice(EndpointSlice),
+    RateLimit(RateLimitPolicy),
+    ReferenceGrant(ReferenceGrant),
 }
 
 /// Why a manifest file cannot be used; the document is counted from 1.
@@ -91,6 +96,10 @@ fn object(
         (V0ALPHA0, "XAccessPolicy") => Object::Policy(typed(upgrade(value, doc)?, doc)?),
         ("v1", "Service") => Object::Service(typed(value, doc)?),
         ("discovery.k8s.io/v1", "EndpointSlice") => Object::EndpointSlice(typed(value, doc)?),
+        ("agentnet.dev/v1alpha1", "RateLimitPolicy") => Object::RateLimit(typed(value, doc)?),
+        ("gateway.networking.k8s.io/v1beta1", "ReferenceGrant") => {
+            Object::ReferenceGrant(typed(value, doc)?)
+        }
         _ => return Ok(None),
     }))
 }
@@ -144,6 +153,8 @@ pub fn snapshot(objects: impl IntoIterator<Item = Object>) -> Snapshot {
             Object::Policy(p) => s.policies.push(p),
             Object::Service(svc) => s.services.push(svc),
             Object::EndpointSlice(e) => s.endpoint_slices.push(e),
+            Object::RateLimit(r) => s.rate_limits.push(r),
+            Object::ReferenceGrant(g) => s.reference_grants.push(g),
         }
     }
     s

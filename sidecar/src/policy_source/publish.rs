@@ -14,6 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::tls::Peers;
+
 /// What the data path and the admin endpoints read.
 #[derive(Debug)]
 pub struct PolicyState {
@@ -23,6 +25,8 @@ pub struct PolicyState {
     published_at: AtomicU64,
     generation: watch::Sender<u64>,
     problems: ArcSwap<Vec<Problem>>,
+    /// Services whose pods are agentnet peers (mTLS), from the same snapshots.
+    peers: ArcSwap<Peers>,
 }
 
 /// An object or file the source could not use (it is skipped; see `/config`).
@@ -53,6 +57,7 @@ impl PolicyState {
             published_at: AtomicU64::new(0),
             generation: watch::channel(0).0,
             problems: ArcSwap::from_pointee(Vec::new()),
+            peers: ArcSwap::from_pointee(Peers::default()),
         })
     }
 
@@ -85,6 +90,10 @@ impl PolicyState {
     pub fn problems(&self) -> Arc<Vec<Problem>> {
         self.problems.load_full()
     }
+
+    pub fn peers(&self) -> Arc<Peers> {
+        self.peers.load_full()
+    }
 }
 
 fn now_millis() -> u64 {
@@ -109,6 +118,11 @@ impl Publisher {
     /// Compiles and swaps in `snapshot` unless it equals the last one; marks the state
     /// synced. Returns whether a new index was published.
     pub fn publish(&mut self, mut snapshot: Snapshot) -> bool {
+        // Before the fingerprint, which does not cover Service annotations.
+        let peers = Peers::from_services(&snapshot.services, &self.settings.trust_domain);
+        if *self.state.peers.load_full() != peers {
+            self.state.peers.store(Arc::new(peers));
+        }
         let fingerprint = fingerprint(&mut snapshot);
         self.state.synced.store(true, Ordering::Release);
         if self.last == Some(fingerprint) {
@@ -143,6 +157,8 @@ fn fingerprint(s: &mut Snapshot) -> u64 {
     s.policies.sort_by_key(|o| key(&o.metadata));
     s.services.sort_by_key(|o| key(&o.metadata));
     s.endpoint_slices.sort_by_key(|o| key(&o.metadata));
+    s.rate_limits.sort_by_key(|o| key(&o.metadata));
+    s.reference_grants.sort_by_key(|o| key(&o.metadata));
     let mut h = DefaultHasher::new();
     s.backends
         .iter()
@@ -151,6 +167,12 @@ fn fingerprint(s: &mut Snapshot) -> u64 {
         .iter()
         .for_each(|o| hash(&mut h, &o.metadata, &o.spec));
     s.services
+        .iter()
+        .for_each(|o| hash(&mut h, &o.metadata, &o.spec));
+    s.rate_limits
+        .iter()
+        .for_each(|o| hash(&mut h, &o.metadata, &o.spec));
+    s.reference_grants
         .iter()
         .for_each(|o| hash(&mut h, &o.metadata, &o.spec));
     s.endpoint_slices.iter().for_each(|o| {

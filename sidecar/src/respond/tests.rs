@@ -21,6 +21,7 @@ fn denied(id: Option<Value>, protocol: Protocol) -> ProxyError {
         policy: Some("tools/p".into()),
         rule: None,
         reason: "no rule admits tool echo".into(),
+        authorizer: None,
     }))
 }
 

@@ -5,6 +5,7 @@
 #![allow(dead_code, reason = "each test module uses part of the harness")]
 
 pub mod http;
+pub mod identity;
 pub mod manifests;
 pub mod peers;
 pub mod sidecar;

@@ -90,7 +90,7 @@ async fn external_auth_requirements_fail_closed() {
         error["data"]["reason"]
             .as_str()
             .unwrap()
-            .starts_with("ExternalAuth not available: policy tools/ext"),
+            .starts_with("ExternalAuth not enforceable: Service tools/authz not found"),
         "{error}"
     );
     assert_eq!(error["data"]["policy"], "tools/ext");

@@ -25,7 +25,10 @@ fn minimal_flags_give_documented_defaults() {
         config.sidecar.proxy_cpu_request, None,
         "the chart, not the binary, sets resources"
     );
-    assert_eq!(config.identity_url(), "https://agentnet-webhook.ns.svc:443");
+    assert_eq!(
+        config.identity_url(),
+        "https://agentnet-webhook.ns.svc:8444"
+    );
     assert_eq!(config.conversion_crds(), vec![XACCESSPOLICY_CRD.to_owned()]);
 }
 

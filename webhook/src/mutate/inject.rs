@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::MutateConfig;
+use super::pod_certificate::POD_CERTIFICATE_VOLUME;
 use super::pointer;
 use super::proxy_env;
 use super::sidecar::{self, TOKEN_VOLUME, TRUST_BUNDLE_VOLUME};
@@ -35,7 +36,7 @@ pub fn patch(pod: &Pod, cfg: &MutateConfig, tuning: &Tuning) -> Result<Patch, In
     let mut ops = env_ops("containers", &spec.containers, &no_proxy)?;
     let init = spec.init_containers.as_deref().unwrap_or_default();
     ops.extend(env_ops("initContainers", init, &no_proxy)?);
-    ops.extend(volume_ops(spec, cfg)?);
+    ops.extend(volume_ops(spec, cfg, tuning)?);
     if spec.init_containers.is_none() {
         ops.push(add(
             pointer::from_tokens(["spec", "initContainers"]),
@@ -74,15 +75,19 @@ fn env_ops(
     Ok(ops)
 }
 
-fn volume_ops(spec: &PodSpec, cfg: &MutateConfig) -> Result<Vec<PatchOperation>, InjectError> {
-    let mut ops = Vec::with_capacity(3);
+fn volume_ops(
+    spec: &PodSpec,
+    cfg: &MutateConfig,
+    tuning: &Tuning,
+) -> Result<Vec<PatchOperation>, InjectError> {
+    let mut ops = Vec::with_capacity(4);
     if spec.volumes.is_none() {
         ops.push(add(
             pointer::from_tokens(["spec", "volumes"]),
             Value::Array(Vec::new()),
         ));
     }
-    for volume in sidecar::volumes(cfg) {
+    for volume in sidecar::volumes(cfg, tuning) {
         ops.push(add(pointer::end(["spec", "volumes"]), encode(&volume)?));
     }
     Ok(ops)
@@ -111,7 +116,7 @@ fn reject_reserved_volumes(spec: &PodSpec) -> Result<(), InjectError> {
     let taken = spec.volumes.iter().flatten().map(|v| v.name.as_str());
     match taken
         .into_iter()
-        .find(|n| [TOKEN_VOLUME, TRUST_BUNDLE_VOLUME].contains(n))
+        .find(|n| [TOKEN_VOLUME, TRUST_BUNDLE_VOLUME, POD_CERTIFICATE_VOLUME].contains(n))
     {
         Some(name) => Err(InjectError::VolumeNameInUse(name.to_owned())),
         None => Ok(()),

@@ -6,6 +6,7 @@
 
 pub mod handler;
 pub mod inject;
+pub mod pod_certificate;
 pub mod pointer;
 pub mod proxy_env;
 pub mod quantity;
@@ -27,6 +28,8 @@ use tuning::Tuning;
 pub struct MutateConfig {
     pub sidecar: SidecarConfig,
     pub identity_url: String,
+    /// PodCertificate mode: inject the `podCertificate` volume.
+    pub pod_certificates: bool,
     pub exclusions: Exclusions,
     pub defaults: Tuning,
 }
@@ -47,6 +50,9 @@ impl MutateConfig {
         Self {
             sidecar: config.sidecar.clone(),
             identity_url: config.identity_url(),
+            pod_certificates: config.identity.enabled
+                && config.identity.pod_certificates
+                && config.identity.pod_certificate_volumes,
             exclusions: Exclusions {
                 release_namespace: config.namespace.clone(),
                 extra: config.excluded_namespaces.clone(),

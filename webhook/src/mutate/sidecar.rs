@@ -1,5 +1,6 @@
-//! The injected sidecar container and the two volumes it reads: a projected
-//! ServiceAccount token (audience `agentnet`) and the trust bundle.
+//! The injected sidecar container and the volumes it reads: a projected
+//! ServiceAccount token (audience `agentnet`), the trust bundle and, in PodCertificate
+//! mode, its `podCertificate` credential bundle.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +16,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::MutateConfig;
+use super::pod_certificate::{self, POD_CERTIFICATE_VOLUME};
 use super::tuning::{ProxyResources, Tuning};
 use crate::config::PullPolicy;
 
@@ -45,18 +47,38 @@ pub fn container(cfg: &MutateConfig, tuning: &Tuning) -> Container {
         liveness_probe: Some(probe("/live", 10, 3)),
         resources: resources(&tuning.resources),
         security_context: Some(security_context(s.sidecar_uid)),
-        volume_mounts: Some(vec![
-            read_only(TOKEN_VOLUME, mount::TOKEN_DIR),
-            read_only(TRUST_BUNDLE_VOLUME, mount::TRUST_BUNDLE_DIR),
-        ]),
+        volume_mounts: Some(mounts(cfg)),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     }
 }
 
-/// The token (short-lived, audience `agentnet`) and the trust bundle, which is
-/// optional so pods start before the first bundle is published.
-pub fn volumes(cfg: &MutateConfig) -> Vec<Volume> {
+fn mounts(cfg: &MutateConfig) -> Vec<VolumeMount> {
+    let mut mounts = vec![
+        read_only(TOKEN_VOLUME, mount::TOKEN_DIR),
+        read_only(TRUST_BUNDLE_VOLUME, mount::TRUST_BUNDLE_DIR),
+    ];
+    if cfg.pod_certificates {
+        mounts.push(read_only(
+            POD_CERTIFICATE_VOLUME,
+            mount::POD_CERTIFICATE_DIR,
+        ));
+    }
+    mounts
+}
+
+/// The token (short-lived, audience `agentnet`), the trust bundle, which is optional
+/// so pods start before the first bundle is published, and in PodCertificate mode the
+/// pod certificate.
+pub fn volumes(cfg: &MutateConfig, tuning: &Tuning) -> Vec<Volume> {
+    let mut volumes = token_and_bundle_volumes(cfg);
+    if cfg.pod_certificates {
+        volumes.push(pod_certificate::volume(tuning));
+    }
+    volumes
+}
+
+fn token_and_bundle_volumes(cfg: &MutateConfig) -> Vec<Volume> {
     let token = ServiceAccountTokenProjection {
         audience: Some(contract::TOKEN_AUDIENCE.into()),
         expiration_seconds: Some(
@@ -121,6 +143,10 @@ fn sidecar_env(cfg: &MutateConfig, t: &Tuning) -> Vec<EnvVar> {
         value(env::CERT_LIFETIME, &lifetime),
     ]);
     vars.extend(ports_env(t));
+    if let Some(inbound) = &t.inbound {
+        vars.push(value(env::INBOUND_BACKEND, &inbound.backend));
+        vars.push(value(env::INBOUND_FORWARD, &listen(loopback, inbound.port)));
+    }
     vars
 }
 
@@ -137,7 +163,7 @@ fn ports_env(t: &Tuning) -> Option<EnvVar> {
 /// Who the workload is and where it gets its certificate.
 fn identity_env(cfg: &MutateConfig) -> Vec<EnvVar> {
     let s = &cfg.sidecar;
-    vec![
+    let mut vars = vec![
         field(env::POD_NAME, "metadata.name"),
         field(env::POD_NAMESPACE, "metadata.namespace"),
         field(env::SERVICE_ACCOUNT, "spec.serviceAccountName"),
@@ -146,7 +172,14 @@ fn identity_env(cfg: &MutateConfig) -> Vec<EnvVar> {
         value(env::IDENTITY_URL, &cfg.identity_url),
         value(env::TOKEN_FILE, mount::TOKEN_FILE),
         value(env::TRUST_BUNDLE_FILE, mount::TRUST_BUNDLE_FILE),
-    ]
+    ];
+    if cfg.pod_certificates {
+        vars.push(value(
+            env::POD_CERTIFICATE_FILE,
+            mount::POD_CERTIFICATE_FILE,
+        ));
+    }
+    vars
 }
 
 fn log_format(s: &crate::config::SidecarConfig) -> &'static str {
@@ -258,7 +291,7 @@ fn read_only(name: &str, path: &str) -> VolumeMount {
 }
 
 /// The file name part of a contract path (the volume item or projection path).
-fn file_name(path: &str) -> String {
+pub(super) fn file_name(path: &str) -> String {
     let name = Path::new(path).file_name().and_then(|n| n.to_str());
     name.unwrap_or(path).to_owned()
 }

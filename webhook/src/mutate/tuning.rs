@@ -12,8 +12,8 @@ use agentnet_api::contract::annotation as key;
 use super::quantity::Quantity;
 use crate::config::SidecarConfig;
 use values::{
-    ACCEPT_ACTION, ACCEPT_HOSTS, ACCEPT_LIFETIME, ACCEPT_LOG, ACCEPT_PORTS, ACCEPT_QUANTITY,
-    parse_hosts, parse_ports,
+    ACCEPT_ACTION, ACCEPT_HOSTS, ACCEPT_INBOUND_BACKEND, ACCEPT_LIFETIME, ACCEPT_LOG, ACCEPT_PORT,
+    ACCEPT_PORTS, ACCEPT_QUANTITY, parse_hosts, parse_inbound_backend, parse_port, parse_ports,
 };
 
 mod values;
@@ -30,6 +30,15 @@ pub struct Tuning {
     pub exclude_outbound_ports: Vec<u16>,
     pub cert_lifetime: Duration,
     pub resources: ProxyResources,
+    /// Where calls from other agents (inbound mTLS) are decided and delivered.
+    pub inbound: Option<Inbound>,
+}
+
+/// The pod's inbound policy backend (`namespace/name`) and app port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inbound {
+    pub backend: String,
+    pub port: u16,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -59,6 +68,12 @@ pub enum TuningError {
     #[error("unknown pod annotation {key:?}: agentnet.dev/ annotations are {}", KNOWN.join(", "))]
     Unknown { key: String },
     #[error(
+        "pod annotations {} and {} go together: set both or neither",
+        key::INBOUND_BACKEND,
+        key::INBOUND_PORT
+    )]
+    InboundPair,
+    #[error(
         "proxy {resource} request {request} exceeds its limit {limit} (annotations {request_key} and {limit_key})"
     )]
     RequestAboveLimit {
@@ -82,6 +97,8 @@ pub const KNOWN: &[&str] = &[
     key::PROXY_CPU_LIMIT,
     key::PROXY_MEMORY_REQUEST,
     key::PROXY_MEMORY_LIMIT,
+    key::INBOUND_BACKEND,
+    key::INBOUND_PORT,
     key::INJECTED,
     key::SIDECAR_VERSION,
 ];
@@ -124,6 +141,7 @@ impl Tuning {
                 memory_request: config.proxy_memory_request.clone(),
                 memory_limit: config.proxy_memory_limit.clone(),
             },
+            inbound: None,
         }
     }
 
@@ -152,7 +170,28 @@ impl Tuning {
             exclude_outbound_ports: ports.unwrap_or_else(|| self.exclude_outbound_ports.clone()),
             cert_lifetime: lifetime.unwrap_or(self.cert_lifetime),
             resources: self.resources.resolve(&at)?,
+            inbound: inbound(pod, namespace)?,
         })
+    }
+}
+
+/// Inbound settings name this pod's own backend and port, so only the pod's
+/// annotations count (a namespace-wide value would be wrong for all but one pod).
+fn inbound(pod: &Annotations, namespace: &str) -> Result<Option<Inbound>, TuningError> {
+    let no_ns = Annotations::new();
+    let at = Lookup {
+        pod,
+        namespace,
+        ns: &no_ns,
+    };
+    let backend = at.get(key::INBOUND_BACKEND, ACCEPT_INBOUND_BACKEND, |v| {
+        parse_inbound_backend(v, namespace)
+    })?;
+    let port = at.get(key::INBOUND_PORT, ACCEPT_PORT, parse_port)?;
+    match (backend, port) {
+        (Some(backend), Some(port)) => Ok(Some(Inbound { backend, port })),
+        (None, None) => Ok(None),
+        _ => Err(TuningError::InboundPair),
     }
 }
 

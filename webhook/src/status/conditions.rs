@@ -52,18 +52,29 @@ fn our_ancestor(
 ) -> PolicyAncestorStatus {
     let parent = ancestor_ref(&report.policy.namespace, target);
     let previous = ours.iter().find(|a| a.ancestor_ref == parent);
-    let previous = previous.and_then(|a| find(&a.conditions, ACCEPTED));
     let accepted = condition(
         ACCEPTED,
         &target.accepted,
         report.generation,
-        previous,
+        previous.and_then(|a| find(&a.conditions, ACCEPTED)),
         stamp,
     );
+    let mut conditions = vec![accepted];
+    // ExternalAuth policies: whether the authorizer's backendRef resolved.
+    if let Some(refs) = &report.resolved_refs {
+        let previous = previous.and_then(|a| find(&a.conditions, RESOLVED_REFS));
+        conditions.push(condition(
+            RESOLVED_REFS,
+            refs,
+            report.generation,
+            previous,
+            stamp,
+        ));
+    }
     PolicyAncestorStatus {
         ancestor_ref: parent,
         controller_name: stamp.controller_name.to_owned(),
-        conditions: vec![accepted],
+        conditions,
     }
 }
 

@@ -1,16 +1,20 @@
 //! The policy status controller: reports on each XAccessPolicy (one ancestor per
-//! target, `Accepted` True/False with the policy crate's reason) and each XBackend
-//! (`Accepted`, `ResolvedRefs`), as `agentnet_policy::compile` judges them.
+//! target, `Accepted` True/False with the policy crate's reason, and `ResolvedRefs`
+//! for an ExternalAuth policy's authorizer), each RateLimitPolicy (likewise) and each
+//! XBackend (`Accepted`, `ResolvedRefs`), as `agentnet_policy::compile` judges them.
 //!
 //! - `stores`: reflectors of XBackend, XAccessPolicy and Service;
 //! - `controller`: change → debounce → compile the whole snapshot → write;
 //! - `conditions`: pure status building and merging (no change, no write);
+//! - `ratelimit`: the same for RateLimitPolicy (agentnet.dev), whose status has
+//!   XAccessPolicy's shape;
 //! - `writer`: status-subresource patches, only as leader;
 //! - `leader`: Lease election, so that of 2 replicas one writes.
 
 mod conditions;
 mod controller;
 pub mod leader;
+mod ratelimit;
 mod stores;
 mod writer;
 

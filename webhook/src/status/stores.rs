@@ -1,5 +1,7 @@
 //! The controller's view of the cluster: reflectors of XBackend, XAccessPolicy
-//! (v1alpha1, whatever version it was written in) and Service, in all namespaces.
+//! (v1alpha1, whatever version it was written in), Service, RateLimitPolicy and
+//! ReferenceGrant (Gateway API's CRD, which may be missing: the first pass does not
+//! wait for it), in all namespaces.
 //!
 //! Each watch is one chain: `watcher(..).default_backoff().modify(strip).reflect(w)`.
 //! Objects are read through `DeserializeGuard`, so one malformed object is logged and
@@ -10,6 +12,8 @@ use std::collections::HashSet;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use agentnet_api::agentnet_dev::RateLimitPolicy;
+use agentnet_api::reference_grant::ReferenceGrant;
 use agentnet_api::v0alpha0::XBackend;
 use agentnet_api::v1alpha1::XAccessPolicy;
 use agentnet_policy::Snapshot;
@@ -33,6 +37,8 @@ pub struct Stores {
     pub backends: Store<DeserializeGuard<XBackend>>,
     pub policies: Store<DeserializeGuard<XAccessPolicy>>,
     pub services: Store<DeserializeGuard<Service>>,
+    pub rate_limits: Store<DeserializeGuard<RateLimitPolicy>>,
+    pub grants: Store<DeserializeGuard<ReferenceGrant>>,
 }
 
 /// Starts the reflectors: the stores, and the future that drives the watches (it runs
@@ -41,14 +47,18 @@ pub fn start(client: &Client, changed: watch::Sender<u64>) -> (Stores, BoxFuture
     let changed = Arc::new(changed);
     let (backends, b) = reflect::<XBackend>(Api::all(client.clone()), changed.clone());
     let (policies, p) = reflect::<XAccessPolicy>(Api::all(client.clone()), changed.clone());
-    let (services, s) = reflect::<Service>(Api::all(client.clone()), changed);
+    let (services, s) = reflect::<Service>(Api::all(client.clone()), changed.clone());
+    let (rate_limits, r) = reflect::<RateLimitPolicy>(Api::all(client.clone()), changed.clone());
+    let (grants, g) = reflect::<ReferenceGrant>(Api::all(client.clone()), changed);
     let drive = async move {
-        tokio::join!(b, p, s);
+        tokio::join!(b, p, s, r, g);
     };
     let stores = Stores {
         backends,
         policies,
         services,
+        rate_limits,
+        grants,
     };
     (stores, drive.boxed())
 }
@@ -112,13 +122,17 @@ impl Stores {
     pub async fn wait_until_ready(&self) -> Result<(), reflector::store::WriterDropped> {
         self.backends.wait_until_ready().await?;
         self.policies.wait_until_ready().await?;
+        self.rate_limits.wait_until_ready().await?;
         self.services.wait_until_ready().await
     }
 
-    /// What `compile` needs: the valid objects, and only the Services XBackends name.
+    /// What `compile` needs: the valid objects, and only the Services XBackends and
+    /// ExternalAuth authorizers name.
     pub fn snapshot(&self) -> Snapshot {
         let backends: Vec<XBackend> = valid(&self.backends);
-        let named: HashSet<(String, String)> = backends.iter().filter_map(service_of).collect();
+        let policies: Vec<XAccessPolicy> = valid(&self.policies);
+        let mut named: HashSet<(String, String)> = backends.iter().filter_map(service_of).collect();
+        named.extend(policies.iter().filter_map(authorizer_of));
         let services = self.services.state().into_iter().filter_map(|s| {
             let s = s.0.as_ref().ok()?;
             let key = (s.namespace()?, s.name_any());
@@ -126,15 +140,24 @@ impl Stores {
         });
         Snapshot {
             backends,
-            policies: valid(&self.policies),
+            policies,
             services: services.collect(),
             endpoint_slices: Vec::new(),
+            rate_limits: valid(&self.rate_limits),
+            reference_grants: valid(&self.grants),
         }
     }
 
     pub fn policy(&self, namespace: &str, name: &str) -> Option<XAccessPolicy> {
         let key = ObjectRef::new(name).within(namespace);
         self.policies
+            .get(&key)
+            .and_then(|o| o.0.as_ref().ok().cloned())
+    }
+
+    pub fn rate_limit(&self, namespace: &str, name: &str) -> Option<RateLimitPolicy> {
+        let key = ObjectRef::new(name).within(namespace);
+        self.rate_limits
             .get(&key)
             .and_then(|o| o.0.as_ref().ok().cloned())
     }
@@ -155,6 +178,13 @@ where
     all.iter()
         .filter_map(|o| o.0.as_ref().ok().cloned())
         .collect()
+}
+
+/// The (namespace, Service name) of an ExternalAuth policy's authorizer, if any.
+fn authorizer_of(p: &XAccessPolicy) -> Option<(String, String)> {
+    let r = &p.spec.external_auth.as_ref()?.backend_ref;
+    let namespace = r.namespace.clone().or_else(|| p.namespace())?;
+    Some((namespace, r.name.clone()))
 }
 
 /// The (namespace, Service name) an XBackend points at, if any.

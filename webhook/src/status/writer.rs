@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use agentnet_api::agentnet_dev::RateLimitPolicy;
 use agentnet_api::v0alpha0::XBackend;
 use agentnet_api::v1alpha1::XAccessPolicy;
 use agentnet_policy::Report;
@@ -20,6 +21,7 @@ use serde_json::{Value, json};
 
 use super::conditions::{Stamp, backend_status, policy_status};
 use super::leader::Leadership;
+use super::ratelimit::rate_limit_status;
 use super::stores::Stores;
 use crate::metrics::Metrics;
 
@@ -85,6 +87,14 @@ impl StatusWriter {
                 self.patch(&obj, json!(status), &mut pass).await;
             }
         }
+        for r in &report.rate_limits {
+            let Some(obj) = stores.rate_limit(&r.policy.namespace, &r.policy.name) else {
+                continue;
+            };
+            if let Some(status) = rate_limit_status(r, obj.status.as_ref(), &stamp) {
+                self.patch(&obj, json!(status), &mut pass).await;
+            }
+        }
         for b in &report.backends {
             let Some(obj) = stores.backend(&b.backend.namespace, &b.backend.name) else {
                 continue;
@@ -101,6 +111,7 @@ impl StatusWriter {
         self.pending.retain(|(kind, ns, name), (rv, _)| {
             let current = match *kind {
                 "XAccessPolicy" => stores.policy(ns, name).map(|o| o.resource_version()),
+                "RateLimitPolicy" => stores.rate_limit(ns, name).map(|o| o.resource_version()),
                 _ => stores.backend(ns, name).map(|o| o.resource_version()),
             };
             current.flatten().as_ref() == Some(rv)
@@ -178,6 +189,8 @@ fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
         "XBackend"
     } else if K::kind(&()) == XAccessPolicy::kind(&()) {
         "XAccessPolicy"
+    } else if K::kind(&()) == RateLimitPolicy::kind(&()) {
+        "RateLimitPolicy"
     } else {
         "Unknown"
     }

@@ -331,10 +331,82 @@ fn v0_cases() -> Vec<Case> {
     cases
 }
 
+const RATE_LIMIT: &str = "RateLimitPolicy/v1alpha1";
+
+/// A RateLimitPolicy on XBackend `b` with these limits.
+fn rate_limit(limits: Value) -> Value {
+    json!({"apiVersion": "agentnet.dev/v1alpha1", "kind": "RateLimitPolicy", "metadata": {"name": "rl"},
+           "spec": {"targetRefs": targets(), "limits": limits}})
+}
+
+/// One limit of 10 requests per second, with `extra` fields.
+fn limit(extra: Value) -> Value {
+    let mut l = json!({"name": "l", "requests": 10, "period": "1s"});
+    l.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    l
+}
+
+fn rate_limit_cases() -> Vec<Case> {
+    let one = |extra: Value| rate_limit(json!([limit(extra)]));
+    let gateway = json!([{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "g"}]);
+    let mut on_gateway = one(json!({}));
+    on_gateway["spec"]["targetRefs"] = gateway;
+    let mut cases = vec![
+        case(
+            RATE_LIMIT,
+            "a RateLimitPolicy targets XBackends (group agentic.networking.x-k8s.io, kind XBackend)",
+            one(json!({})),
+            on_gateway,
+        ),
+        case(
+            RATE_LIMIT,
+            "limit names must be unique within a RateLimitPolicy",
+            rate_limit(json!([limit(json!({})), limit(json!({"name": "m"}))])),
+            rate_limit(json!([limit(json!({})), limit(json!({}))])),
+        ),
+        case(
+            RATE_LIMIT,
+            "mcp and a2a are mutually exclusive: a limit counts one protocol's requests",
+            one(json!({"mcp": {"methods": ["tools/call"]}})),
+            one(json!({"mcp": {}, "a2a": {}})),
+        ),
+        case(
+            RATE_LIMIT,
+            "keyBy Tool applies to MCP limits; use Skill for A2A",
+            one(json!({"mcp": {}, "keyBy": ["Source", "Tool"]})),
+            one(json!({"a2a": {}, "keyBy": ["Tool"]})),
+        ),
+        case(
+            RATE_LIMIT,
+            "keyBy Skill applies to A2A limits; use Tool for MCP",
+            one(json!({"a2a": {"skills": ["s"]}, "keyBy": ["Skill"]})),
+            one(json!({"mcp": {}, "keyBy": ["Skill"]})),
+        ),
+        case(
+            RATE_LIMIT,
+            "type must be specified when source is set; omit source to admit any caller",
+            one(json!({"source": sa()})),
+            one(json!({"source": {"serviceAccount": {"name": "a"}}})),
+        ),
+    ];
+    for (message, valid, invalid) in source_rules() {
+        cases.push(case(
+            RATE_LIMIT,
+            message,
+            one(json!({"source": valid})),
+            one(json!({"source": invalid})),
+        ));
+    }
+    cases
+}
+
 fn all_cases() -> Vec<Case> {
     let mut cases = backend_cases();
     cases.extend(v1_cases());
     cases.extend(v0_cases());
+    cases.extend(rate_limit_cases());
     cases
 }
 

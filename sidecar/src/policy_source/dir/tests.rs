@@ -18,6 +18,10 @@ fn reads_changes_and_keeps_the_last_good_content_of_a_broken_file() {
     assert!(!source.scan().unwrap(), "nothing changed");
 
     fs::write(&file, "this: [is broken").unwrap();
+    assert!(
+        !source.scan().unwrap(),
+        "a change waits one interval to settle"
+    );
     assert!(source.scan().unwrap());
     assert_eq!(
         source.snapshot().backends.len(),
@@ -36,6 +40,7 @@ fn reads_changes_and_keeps_the_last_good_content_of_a_broken_file() {
         format!("{BACKEND}---\n{OTHER}").replace("name: c", "name: d"),
     )
     .unwrap();
+    source.scan().unwrap();
     assert!(source.scan().unwrap());
     assert_eq!(source.snapshot().backends.len(), 3);
     assert!(source.problems().is_empty());
@@ -53,4 +58,31 @@ fn a_file_that_never_parsed_contributes_nothing() {
     assert!(source.scan().unwrap());
     assert_eq!(source.snapshot().backends.len(), 0);
     assert_eq!(source.problems().len(), 1);
+}
+
+#[test]
+fn a_file_caught_mid_write_is_read_only_once_it_settles() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.yaml");
+    fs::write(&file, BACKEND).unwrap();
+    let mut source = DirSource::new(dir.path().to_owned());
+    assert!(source.scan().unwrap());
+
+    // A writer that truncated the file and has not written it yet: an empty file is
+    // a valid manifest, and reading it now would drop the backend.
+    fs::write(&file, "").unwrap();
+    assert!(!source.scan().unwrap());
+    assert_eq!(
+        source.snapshot().backends.len(),
+        1,
+        "not read while in flux"
+    );
+    fs::write(&file, format!("{BACKEND}---\n{OTHER}")).unwrap();
+    assert!(!source.scan().unwrap());
+    assert_eq!(source.snapshot().backends.len(), 1);
+    assert!(
+        source.scan().unwrap(),
+        "read once unchanged for a whole interval"
+    );
+    assert_eq!(source.snapshot().backends.len(), 2);
 }

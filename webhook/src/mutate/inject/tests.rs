@@ -190,3 +190,116 @@ fn sidecar_mounts_are_where_the_contract_says() {
     assert!(bundle_file.starts_with(&format!("{}/", mounts[1].mount_path)));
     assert_eq!(json!(mounts[0].read_only), json!(true));
 }
+
+#[test]
+fn pod_certificate_mode_adds_the_volume_mount_and_env() {
+    let cfg = MutateConfig::from_config(&crate::config::Config::for_test(&[
+        "--identity-pod-certificates=true",
+    ]));
+    let mut t = tuning(&cfg);
+    t.cert_lifetime = std::time::Duration::from_secs(7200);
+    let spec = apply(&bare_pod(), &patch(&bare_pod(), &cfg, &t).unwrap())
+        .spec
+        .unwrap();
+    let volume = spec
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == "agentnet-pod-certificate")
+        .unwrap();
+    let projection = volume.projected.unwrap().sources.unwrap()[0]
+        .pod_certificate
+        .clone()
+        .unwrap();
+    assert_eq!(projection.signer_name, "agentnet.dev/identity");
+    assert_eq!(projection.key_type, "ECDSAP256");
+    assert_eq!(projection.max_expiration_seconds, Some(7200));
+    assert_eq!(
+        projection.credential_bundle_path.as_deref(),
+        Some("credentials.pem")
+    );
+    let sidecar = &spec.init_containers.unwrap()[0];
+    let mounts = sidecar.volume_mounts.as_ref().unwrap();
+    assert!(mounts.iter().any(|m| m.name == "agentnet-pod-certificate"
+        && m.mount_path == "/var/run/secrets/agentnet.dev/pod-certificate"));
+    let env = sidecar.env.as_ref().unwrap();
+    let file = env
+        .iter()
+        .find(|e| e.name == "AGENTNET_POD_CERTIFICATE_FILE")
+        .and_then(|e| e.value.as_deref());
+    assert_eq!(
+        file,
+        Some("/var/run/secrets/agentnet.dev/pod-certificate/credentials.pem")
+    );
+}
+
+#[test]
+fn pod_certificate_lifetime_is_at_least_the_api_minimum_and_off_by_default() {
+    let cfg = MutateConfig::from_config(&crate::config::Config::for_test(&[
+        "--identity-pod-certificates=true",
+    ]));
+    let mut t = tuning(&cfg);
+    t.cert_lifetime = std::time::Duration::from_secs(120);
+    let volume = crate::mutate::pod_certificate::volume(&t);
+    let sources = volume.projected.unwrap().sources.unwrap();
+    assert_eq!(
+        sources[0]
+            .pod_certificate
+            .as_ref()
+            .unwrap()
+            .max_expiration_seconds,
+        Some(3600)
+    );
+    let default = MutateConfig::for_test();
+    let spec = apply(
+        &bare_pod(),
+        &patch(&bare_pod(), &default, &tuning(&default)).unwrap(),
+    )
+    .spec
+    .unwrap();
+    assert!(
+        spec.volumes
+            .unwrap()
+            .iter()
+            .all(|v| v.name != "agentnet-pod-certificate")
+    );
+}
+
+#[test]
+fn inbound_settings_reach_the_sidecar_env() {
+    let cfg = cfg();
+    let mut tuning = tuning(&cfg);
+    tuning.inbound = Some(crate::mutate::tuning::Inbound {
+        backend: "agents/planner".into(),
+        port: 8080,
+    });
+    let pod = apply(&bare_pod(), &patch(&bare_pod(), &cfg, &tuning).unwrap());
+    let sidecar = &pod.spec.unwrap().init_containers.unwrap()[0];
+    let env: BTreeMap<_, _> = sidecar
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|e| Some((e.name.as_str(), e.value.clone()?)))
+        .collect();
+    assert_eq!(
+        env.get("AGENTNET_INBOUND_BACKEND").map(String::as_str),
+        Some("agents/planner")
+    );
+    assert_eq!(
+        env.get("AGENTNET_INBOUND_FORWARD").map(String::as_str),
+        Some("127.0.0.1:8080")
+    );
+    let plain = apply(
+        &bare_pod(),
+        &patch(&bare_pod(), &cfg, &self::tuning(&cfg)).unwrap(),
+    );
+    let plain_env = plain.spec.unwrap().init_containers.unwrap()[0]
+        .env
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        plain_env
+            .iter()
+            .all(|e| !e.name.starts_with("AGENTNET_INBOUND_B"))
+    );
+}

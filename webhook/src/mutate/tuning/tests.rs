@@ -180,3 +180,68 @@ fn log_levels_and_directives_parse() {
         assert!(bad.parse::<LogLevel>().is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn inbound_annotations_name_the_backend_and_the_app_port() {
+    let t = resolve(
+        &[
+            (key::INBOUND_BACKEND, "planner"),
+            (key::INBOUND_PORT, "8080"),
+        ],
+        &[],
+    )
+    .unwrap();
+    let inbound = t.inbound.unwrap();
+    assert_eq!(
+        inbound.backend, "agents/planner",
+        "the pod's namespace by default"
+    );
+    assert_eq!(inbound.port, 8080);
+    let other = resolve(
+        &[
+            (key::INBOUND_BACKEND, "tools/planner"),
+            (key::INBOUND_PORT, "9000"),
+        ],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(other.inbound.unwrap().backend, "tools/planner");
+}
+
+#[test]
+fn inbound_annotations_are_validated_and_go_together() {
+    let bad_backend = resolve(
+        &[
+            (key::INBOUND_BACKEND, "Planner!"),
+            (key::INBOUND_PORT, "80"),
+        ],
+        &[],
+    );
+    assert!(
+        matches!(&bad_backend, Err(TuningError::Invalid { key, .. }) if *key == key::INBOUND_BACKEND),
+        "{bad_backend:?}"
+    );
+    let bad_port = resolve(
+        &[(key::INBOUND_BACKEND, "planner"), (key::INBOUND_PORT, "0")],
+        &[],
+    );
+    assert!(
+        matches!(&bad_port, Err(TuningError::Invalid { key, .. }) if *key == key::INBOUND_PORT)
+    );
+    let alone = resolve(&[(key::INBOUND_PORT, "8080")], &[]).unwrap_err();
+    assert_eq!(alone, TuningError::InboundPair);
+    assert!(alone.to_string().contains("set both or neither"));
+}
+
+#[test]
+fn inbound_annotations_on_the_namespace_are_ignored() {
+    let t = resolve(
+        &[],
+        &[
+            (key::INBOUND_BACKEND, "planner"),
+            (key::INBOUND_PORT, "8080"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(t.inbound, None);
+}

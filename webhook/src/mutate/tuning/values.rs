@@ -21,6 +21,9 @@ pub(super) const ACCEPT_HOSTS: &str =
     "a comma-separated list of host names, .domain suffixes, IP addresses or CIDRs (not *)";
 pub(super) const ACCEPT_PORTS: &str = "a comma-separated list of ports from 1 to 65535";
 pub(super) const ACCEPT_LIFETIME: &str = "a duration from 1m to 24h, such as 30m or 1h";
+pub(super) const ACCEPT_INBOUND_BACKEND: &str =
+    "an XBackend name, or namespace/name (lowercase DNS labels)";
+pub(super) const ACCEPT_PORT: &str = "a port from 1 to 65535";
 pub(super) const ACCEPT_QUANTITY: &str =
     "a Kubernetes quantity such as 100m or 0.5 (cpu), 64Mi or 1Gi (memory)";
 
@@ -114,4 +117,19 @@ fn is_host_entry(h: &str) -> bool {
     let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_:/[]".contains(c);
     let body = h.strip_prefix("*.").unwrap_or(h);
     h.len() <= 253 && !body.is_empty() && body.chars().all(allowed) && body != "."
+}
+
+/// `name` or `namespace/name` of an XBackend, as `namespace/name`.
+pub(super) fn parse_inbound_backend(value: &str, pod_namespace: &str) -> Option<String> {
+    let (ns, name) = value.split_once('/').unwrap_or((pod_namespace, value));
+    (is_dns_label(ns) && is_dns_label(name)).then(|| format!("{ns}/{name}"))
+}
+
+pub(super) fn parse_port(value: &str) -> Option<u16> {
+    value.parse::<u16>().ok().filter(|p| *p > 0)
+}
+
+fn is_dns_label(s: &str) -> bool {
+    let ok = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    (1..=63).contains(&s.len()) && s.chars().all(ok) && !s.starts_with('-') && !s.ends_with('-')
 }

@@ -36,6 +36,7 @@ fn report(generation: i64, targets: Vec<TargetReport>) -> PolicyReport {
         generation: Some(generation),
         accepted: targets.iter().all(|t| t.accepted.status),
         targets,
+        resolved_refs: None,
     }
 }
 

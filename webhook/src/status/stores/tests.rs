@@ -42,6 +42,8 @@ fn stores() -> Stores {
         ]),
         policies: fill(&[policy, broken_policy]),
         services: fill(&[service("tools"), service("other"), service("unrelated")]),
+        rate_limits: fill(&[]),
+        grants: fill(&[]),
     }
 }
 

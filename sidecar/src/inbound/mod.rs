@@ -1,0 +1,126 @@
+//! The inbound listener (`--inbound-addr`, 0.0.0.0:15006 by default): the enforcement
+//! point for callers elsewhere (peer sidecars, other mesh clients) calling this
+//! workload. Only mTLS: a client must present an X.509-SVID chained to the trust bundle,
+//! or the handshake fails. The caller's SPIFFE ID is the request's source, and the
+//! request is decided by the policies of `--inbound-backend` (the XBackend whose Service
+//! selects this pod) with the outbound path's own stages (parse, decide, forward,
+//! filter, audit), then forwarded to the app at `--inbound-forward`.
+
+mod listener;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use agentnet_policy::{Backend, Source};
+use http::request::Parts;
+use http::{Method, Request, Response, header};
+use hyper::body::Incoming;
+
+use crate::audit::Record;
+use crate::body::ProxyBody;
+use crate::config::InboundBackend;
+use crate::decide::denied;
+use crate::forward::LocalApp;
+use crate::identify::{BackendRoute, RouteError, backend_authority};
+use crate::outbound::destination::check_path;
+use crate::pipeline;
+use crate::proxy::Proxy;
+use crate::respond::{Denial, ProxyError};
+
+pub use listener::{Inbound, drain};
+
+/// What inbound calls are decided by and where allowed ones go.
+#[derive(Clone, Debug)]
+pub struct InboundTarget {
+    pub backend: InboundBackend,
+    pub app: SocketAddr,
+}
+
+/// The verified SPIFFE identity of an inbound request's caller, as a request extension
+/// (set only here, never from the wire).
+#[derive(Clone, Debug)]
+pub struct PeerSource(pub Source);
+
+// === impl PeerSource ===
+
+impl PeerSource {
+    pub fn of(parts: &Parts) -> Option<Source> {
+        parts.extensions.get::<PeerSource>().map(|p| p.0.clone())
+    }
+}
+
+/// Serves one inbound request from `peer`; never fails (a failure is a response).
+pub async fn handle(
+    proxy: Arc<Proxy>,
+    target: Option<Arc<InboundTarget>>,
+    peer: Source,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let mut audit = Record::new(peer.to_string().into(), proxy.metrics.clone(), proxy.audit);
+    audit.trace = proxy.tracer.request(req.headers());
+    let response = match stages(&proxy, target.as_deref(), peer, req, &mut audit).await {
+        Ok(response) => response,
+        Err(e) => pipeline::failed(&proxy, &mut audit, e),
+    };
+    audit.status = Some(response.status().as_u16());
+    response
+}
+
+async fn stages(
+    proxy: &Proxy,
+    target: Option<&InboundTarget>,
+    peer: Source,
+    req: Request<Incoming>,
+    audit: &mut Record,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let index = pipeline::synced_index(proxy, audit)?;
+    let (mut parts, body) = req.into_parts();
+    let Some(InboundTarget { backend, app }) = target else {
+        return Err(refused(audit));
+    };
+    let InboundBackend { namespace, name } = backend;
+    let unknown = || RouteError::UnknownBackend(format!("{namespace}/{name}"));
+    let backend = index.backend(namespace, name).ok_or_else(unknown)?;
+    audit.route(backend);
+    let route = route(&parts, backend)?;
+    parts.extensions.insert(PeerSource(peer));
+    parts.extensions.insert(LocalApp(*app));
+    pipeline::to_backend(proxy, &index, (parts, body), &route, audit).await
+}
+
+/// The request as addressed to `backend`: its path (checked as outbound paths are) and
+/// the authority the caller named.
+fn route<'i>(parts: &Parts, backend: &'i Backend) -> Result<BackendRoute<'i>, ProxyError> {
+    if parts.method == Method::CONNECT {
+        let refused = "CONNECT is not served inbound".to_owned();
+        return Err(ProxyError::BadRequest(refused));
+    }
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    check_path(path)?;
+    let authority = authority(parts).or_else(|| backend_authority(backend));
+    let no_address = || RouteError::NoAddress(backend.id().to_string());
+    Ok(BackendRoute {
+        backend,
+        authority: authority.ok_or_else(no_address)?,
+        path: path.to_owned(),
+    })
+}
+
+/// The authority the caller addressed (Host, or an HTTP/2 request's URI authority).
+fn authority(parts: &Parts) -> Option<String> {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let host = host.or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    host.map(str::to_owned)
+}
+
+/// Without `--inbound-backend` no policy says who may call in, so nobody may.
+fn refused(audit: &mut Record) -> ProxyError {
+    let reason = "this workload accepts no inbound calls: no --inbound-backend \
+                  (AGENTNET_INBOUND_BACKEND) names the XBackend whose policies govern them"
+        .to_owned();
+    audit.denied(None, None, reason.clone());
+    denied(Denial::new((None, None), (None, None), reason))
+}
