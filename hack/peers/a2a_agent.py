@@ -8,10 +8,10 @@ skill the message asked for (`metadata.skill`) and its text; `SendStreamingMessa
 JSON-RPC requests reached it. The card (`/.well-known/agent-card.json`) advertises
 `--public-url` (default: its own address) for both protocol versions.
 
-It binds 127.0.0.1 on the given port (0: any free port) and prints `PORT <n>` once
-listening.
+It binds --host (default 127.0.0.1) on the given port (0: any free port) and prints
+`PORT <n>` once listening.
 
-    a2a_agent.py [--port N] [--public-url URL]
+    a2a_agent.py [--host ADDR] [--port N] [--public-url URL]
 """
 
 import argparse
@@ -96,14 +96,16 @@ async def stats(_: Request) -> Response:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # The demo binds this machine's own address: EndpointSlices may not name loopback ones.
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--public-url", default=None)
     args = parser.parse_args()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", args.port))
+    sock.bind((args.host, args.port))
     port = sock.getsockname()[1]
-    agent_card = card(args.public_url or f"http://127.0.0.1:{port}/")
+    agent_card = card(args.public_url or f"http://{args.host}:{port}/")
     handler = DefaultRequestHandlerV2(SkillEcho(), InMemoryTaskStore(), agent_card)
     routes = create_agent_card_routes(agent_card) + create_jsonrpc_routes(handler, "/", enable_v0_3_compat=True)
     app = Starlette(routes=[Route("/stats", stats, methods=["GET"]), *routes])

@@ -9,6 +9,7 @@ mod control_plane;
 mod crds;
 mod identity;
 mod mtls;
+mod quickstart;
 mod ratelimit;
 mod sidecar;
 mod status;
