@@ -75,22 +75,56 @@ impl Index {
     }
 
     fn default_for(&self, backend: &Backend, req: &Request) -> Decision {
-        let (verdict, cause, default) = if !backend.rejected.is_empty() {
-            (
+        let default = self.applied_default(backend);
+        let (verdict, cause) = match default {
+            AppliedDefault::FailClosed => (
                 Verdict::Deny,
                 Cause::FailClosed {
                     rejected: backend.rejected.clone(),
                 },
-                AppliedDefault::FailClosed,
-            )
-        } else if self.settings.backend_default == BackendDefault::Deny {
-            (Verdict::Deny, Cause::DeniedByDefault, AppliedDefault::Deny)
-        } else {
-            (Verdict::Allow, Cause::NoAllowPolicy, AppliedDefault::Allow)
+            ),
+            AppliedDefault::Deny => (Verdict::Deny, Cause::DeniedByDefault),
+            AppliedDefault::Allow => (Verdict::Allow, Cause::NoAllowPolicy),
         };
         let mut d = Decision::new(verdict, &req.backend, cause);
         d.default = Some(default);
         d
+    }
+
+    fn applied_default(&self, backend: &Backend) -> AppliedDefault {
+        if !backend.rejected.is_empty() {
+            AppliedDefault::FailClosed
+        } else if self.settings.backend_default == BackendDefault::Deny {
+            AppliedDefault::Deny
+        } else {
+            AppliedDefault::Allow
+        }
+    }
+
+    /// `decide(req).is_allowed()`, without building the decision: filtering a list
+    /// asks this once per entry, and most entries of a long list are denied, whose
+    /// decisions carry formatted reasons nobody reads. The ExternalAuth policy is not
+    /// consulted, as it never changes the verdict.
+    pub(crate) fn allows(&self, req: &Request) -> bool {
+        let Some(backend) = self.by_name.get(&req.backend).map(|i| &self.backends[*i]) else {
+            return false;
+        };
+        if backend.invalid.is_some() {
+            return false;
+        }
+        let trust_domain = &self.settings.trust_domain;
+        let facts = Facts::new(
+            req,
+            backend.protocol,
+            &self.cel,
+            backend.cel_needs,
+            trust_domain,
+        );
+        match allow_rules(backend, &facts, &mut NoTrace) {
+            Admitted::Rule(..) => true,
+            Admitted::NoRule => false,
+            Admitted::Ungoverned => self.applied_default(backend) == AppliedDefault::Allow,
+        }
     }
 }
 

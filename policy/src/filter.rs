@@ -46,7 +46,7 @@ impl ListKind {
     }
 
     /// The result's array and the entry field that names the target.
-    fn fields(self) -> (&'static str, &'static str) {
+    pub fn fields(self) -> (&'static str, &'static str) {
         match self {
             ListKind::Tools => ("tools", "name"),
             ListKind::Prompts => ("prompts", "name"),
@@ -69,6 +69,17 @@ impl ListKind {
     }
 }
 
+/// Decides the entries of one list response, one at a time, for the caller of the
+/// list call; from [`Index::list_entries`]. It lets a caller that keeps entries in its
+/// own form (the sidecar keeps them as raw JSON) filter without building a `Value`.
+#[derive(Debug)]
+pub struct ListEntries<'i> {
+    index: &'i Index,
+    kind: ListKind,
+    /// The list call turned into the entries' call; only its name or URI changes.
+    call: Request,
+}
+
 // === impl Index ===
 
 impl Index {
@@ -81,22 +92,16 @@ impl Index {
         list_request: &Request,
         result: &mut Value,
     ) -> Result<Filtered, FilterError> {
-        let method = list_request
-            .mcp()
-            .map(|m| m.method.as_str())
-            .unwrap_or_default();
-        let kind = ListKind::from_method(method)
-            .ok_or_else(|| FilterError::NotAList(method.to_owned()))?;
-        let (array, key) = kind.fields();
+        let mut decider = self.list_entries(list_request)?;
+        let (array, key) = decider.fields();
         let entries = result
             .get_mut(array)
             .and_then(Value::as_array_mut)
             .ok_or(FilterError::Shape(array))?;
-        let mut call = list_request.clone();
         let mut filtered = Filtered::default();
         entries.retain(|entry| {
             let name = entry.get(key).and_then(Value::as_str);
-            let keep = name.is_some_and(|n| self.may_call(&mut call, kind, n));
+            let keep = decider.keeps(name);
             if !keep {
                 filtered.removed.push(name.unwrap_or_default().to_owned());
             }
@@ -106,13 +111,59 @@ impl Index {
         Ok(filtered)
     }
 
-    /// Whether `list_request`'s caller may call the entry `key` of a `kind` list.
-    pub fn may_use(&self, list_request: &Request, kind: ListKind, key: &str) -> bool {
-        self.may_call(&mut list_request.clone(), kind, key)
+    /// The decider for the entries of `list_request`'s response, or why it has none.
+    pub fn list_entries(&self, list_request: &Request) -> Result<ListEntries<'_>, FilterError> {
+        let method = list_request
+            .mcp()
+            .map(|m| m.method.as_str())
+            .unwrap_or_default();
+        let kind = ListKind::from_method(method)
+            .ok_or_else(|| FilterError::NotAList(method.to_owned()))?;
+        let mut call = list_request.clone();
+        call.message = Message::Mcp(kind.call(""));
+        Ok(ListEntries {
+            index: self,
+            kind,
+            call,
+        })
     }
 
-    fn may_call(&self, call: &mut Request, kind: ListKind, key: &str) -> bool {
+    /// Whether `list_request`'s caller may call the entry `key` of a `kind` list.
+    pub fn may_use(&self, list_request: &Request, kind: ListKind, key: &str) -> bool {
+        let mut call = list_request.clone();
         call.message = Message::Mcp(kind.call(key));
-        self.decide(call).is_allowed()
+        self.decide(&call).is_allowed()
+    }
+}
+
+// === impl ListEntries ===
+
+impl ListEntries<'_> {
+    pub fn kind(&self) -> ListKind {
+        self.kind
+    }
+
+    /// The result's array (`tools`, …) and the entry field naming the target.
+    pub fn fields(&self) -> (&'static str, &'static str) {
+        self.kind.fields()
+    }
+
+    /// Whether the entry named `key` stays; an entry without a name never does.
+    pub fn keeps(&mut self, key: Option<&str>) -> bool {
+        let Some(key) = key else {
+            return false;
+        };
+        // The call's name or URI is rewritten in place: one allocation per list, not
+        // two per entry.
+        if let Message::Mcp(m) = &mut self.call.message {
+            let target = match self.kind {
+                ListKind::Tools | ListKind::Prompts => &mut m.name,
+                ListKind::Resources | ListKind::ResourceTemplates => &mut m.uri,
+            };
+            let target = target.get_or_insert_with(String::new);
+            target.clear();
+            target.push_str(key);
+        }
+        self.index.allows(&self.call)
     }
 }

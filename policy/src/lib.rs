@@ -67,7 +67,7 @@ pub use decision::{
     AppliedDefault, AuthService, Cause, Decision, ExternalAuthRequirement, Verdict,
 };
 pub use explain::{Explanation, Outcome, Step};
-pub use filter::{FilterError, Filtered, ListKind};
+pub use filter::{FilterError, Filtered, ListEntries, ListKind};
 pub use index::{Backend, Destination, Endpoint, Index, Protocol};
 pub use matcher::Mismatch;
 pub use ratelimit::RateLimit;

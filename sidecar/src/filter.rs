@@ -4,7 +4,9 @@
 //! carrying the list response is rewritten, every other event passes as it arrives.
 //! A list that cannot be filtered is never passed on unfiltered.
 
-use std::collections::VecDeque;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 use std::sync::Arc;
 
 use agentnet_policy::{Index, Request};
@@ -14,7 +16,9 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, StreamBody};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::body::{self, BoxError, ProxyBody, ReadError};
 use crate::codec::sse::Splitter;
@@ -96,31 +100,68 @@ impl ListFilter {
     }
 
     fn json(&self, bytes: &[u8]) -> Result<Bytes, FilterError> {
-        let mut value: Value = serde_json::from_slice(bytes).map_err(|_| FilterError::NotJson)?;
-        match self.apply(&mut value)? {
-            true => Ok(Bytes::from(value.to_string())),
-            false => Ok(Bytes::copy_from_slice(bytes)),
+        let text = std::str::from_utf8(bytes).map_err(|_| FilterError::NotJson)?;
+        match self.rewrite(text)? {
+            Some(filtered) => Ok(Bytes::from(filtered)),
+            None if serde_json::from_str::<IgnoredAny>(text).is_err() => Err(FilterError::NotJson),
+            None => Ok(Bytes::copy_from_slice(bytes)),
         }
     }
 
-    /// Filters `value` if it is the response to the list call; says whether it was.
-    fn apply(&self, value: &mut Value) -> Result<bool, FilterError> {
-        if value.get("id") != self.id.as_ref() {
-            return Ok(false);
-        }
-        let Some(result) = value.get_mut("result") else {
-            return Ok(false);
+    /// The message with its list filtered, or `None` when it is not the response to
+    /// the list call (or not a JSON object at all).
+    ///
+    /// Only the envelope, the result object and each entry's name are parsed; entries
+    /// stay raw JSON and the kept ones are copied out verbatim. Parsing a 100-tool list
+    /// (schemas, descriptions) into `Value`s and printing it again cost more than all
+    /// the rest of the request.
+    fn rewrite(&self, text: &str) -> Result<Option<String>, FilterError> {
+        let Ok(mut message) = serde_json::from_str::<RawObject<'_>>(text) else {
+            return Ok(None);
         };
-        let filtered = self
+        let id = message
+            .get("id")
+            .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+        if id.as_ref() != self.id.as_ref() {
+            return Ok(None);
+        }
+        let Some(result) = message.get("result") else {
+            return Ok(None);
+        };
+        let mut entries = self
             .index
-            .filter_list(&self.request, result)
+            .list_entries(&self.request)
             .map_err(FilterError::Shape)?;
-        tracing::debug!(
-            kept = filtered.kept,
-            removed = filtered.removed.len(),
-            "list filtered"
-        );
-        Ok(true)
+        let (array, key) = entries.fields();
+        let shape = || FilterError::Shape(agentnet_policy::FilterError::Shape(array));
+        let mut result =
+            serde_json::from_str::<RawObject<'_>>(result.get()).map_err(|_| shape())?;
+        let list = result
+            .get(array)
+            .and_then(|raw| serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok())
+            .ok_or_else(shape)?;
+        let (mut kept, mut count, mut removed) = (String::with_capacity(list.len() * 16), 0, 0);
+        kept.push('[');
+        for entry in list {
+            if entries.keeps(entry_key(entry, key).as_deref()) {
+                if kept.len() > 1 {
+                    kept.push(',');
+                }
+                kept.push_str(entry.get());
+                count += 1;
+            } else {
+                removed += 1;
+            }
+        }
+        kept.push(']');
+        let kept = RawValue::from_string(kept).map_err(|_| FilterError::NotJson)?;
+        tracing::debug!(kept = count, removed, "list filtered");
+        result.insert(Cow::Borrowed(array), &kept);
+        let result = serde_json::value::to_raw_value(&result).map_err(|_| FilterError::NotJson)?;
+        message.insert(Cow::Borrowed("result"), &result);
+        serde_json::to_string(&message)
+            .map(Some)
+            .map_err(|_| FilterError::NotJson)
     }
 
     /// One SSE event: rewritten if it carries the list response. Returns whether it did.
@@ -128,16 +169,79 @@ impl ListFilter {
         let Some(data) = crate::codec::sse::data(&event) else {
             return Ok((event, false));
         };
-        let Ok(mut value) = serde_json::from_str::<Value>(&data) else {
-            return Ok((event, false));
-        };
-        match self.apply(&mut value)? {
-            true => Ok((
-                crate::codec::sse::with_data(&event, &value.to_string()),
-                true,
-            )),
-            false => Ok((event, false)),
+        match self.rewrite(&data)? {
+            Some(filtered) => Ok((crate::codec::sse::with_data(&event, &filtered), true)),
+            None => Ok((event, false)),
         }
+    }
+}
+
+/// A JSON object with its members unparsed. Ordered and deduplicated as `Value`'s own
+/// map is: the last of repeated members wins, and members are written in key order.
+type RawObject<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+
+/// An entry's `key` member if it is a string (the last one, if repeated); `None` when
+/// the entry is no object or the member is missing or not a string.
+fn entry_key<'a>(entry: &'a RawValue, key: &str) -> Option<Cow<'a, str>> {
+    let mut de = serde_json::Deserializer::from_str(entry.get());
+    let raw = Member(key).deserialize(&mut de).ok()??;
+    serde_json::from_str::<&str>(raw.get())
+        .map(Cow::Borrowed)
+        .or_else(|_| serde_json::from_str::<String>(raw.get()).map(Cow::Owned))
+        .ok()
+}
+
+/// Finds one member of an object without allocating for the others.
+struct Member<'k>(&'k str);
+
+/// Whether a key is the wanted one, compared without copying it.
+struct IsKey<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for Member<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Member<'_> {
+    type Value = Option<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list entry object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(wanted) = map.next_key_seed(IsKey(self.0))? {
+            if wanted {
+                found = Some(map.next_value::<&'de RawValue>()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for IsKey<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for IsKey<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
     }
 }
 

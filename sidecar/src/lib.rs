@@ -17,6 +17,7 @@ pub mod forward;
 pub mod identify;
 pub mod identity;
 pub mod inbound;
+pub mod memory;
 pub mod metrics;
 pub mod outbound;
 pub mod pipeline;

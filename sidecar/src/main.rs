@@ -3,12 +3,13 @@
 use std::process::ExitCode;
 
 use agentnet_sidecar::config::{Cli, Command, Config};
-use agentnet_sidecar::{app, explain, telemetry};
+use agentnet_sidecar::{app, explain, memory, telemetry};
 use anyhow::{Context, Result};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 
 fn main() -> ExitCode {
+    memory::tune_allocator();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.run.workers)

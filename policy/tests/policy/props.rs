@@ -1,6 +1,6 @@
 //! Properties over generated policies and requests.
 
-use agentnet_policy::{Message, Request, Source, compile};
+use agentnet_policy::{BackendDefault, Message, Request, Settings, Source, compile};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -74,16 +74,27 @@ proptest! {
     fn filtering_never_returns_an_entry_whose_call_would_be_denied(
         policies in prop::collection::vec(policy("x".into(), vec!["b"]), 0..4),
         source in prop::sample::select(SAS),
+        deny_by_default in any::<bool>(),
     ) {
         let yaml: String = policies.iter().enumerate().map(|(i, p)| p.replace("name: x}", &format!("name: p{i}}}"))).collect();
-        let idx = compile(&snapshot(&format!("{}{yaml}", backends())), &Default::default());
+        let settings = Settings {
+            backend_default: if deny_by_default { BackendDefault::Deny } else { BackendDefault::Allow },
+            ..Settings::default()
+        };
+        let idx = compile(&snapshot(&format!("{}{yaml}", backends())), &settings);
         let caller = sa("agents", source);
+        let list = post(&caller, "b", mcp("tools/list"));
         let mut result = json!({"tools": TOOLS.iter().map(|t| json!({"name": t})).collect::<Vec<_>>()});
-        idx.filter_list(&post(&caller, "b", mcp("tools/list")), &mut result).unwrap();
+        idx.filter_list(&list, &mut result).unwrap();
         let kept: Vec<&str> = result["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
-        for name in TOOLS {
+        // One decider for the whole list, asked in any order and more than once, must
+        // agree with deciding each call on its own.
+        let mut entries = idx.list_entries(&list).unwrap();
+        prop_assert!(!entries.keeps(None));
+        for name in TOOLS.iter().chain(TOOLS.iter().rev()) {
             let allowed = idx.decide(&post(&caller, "b", tool(name))).is_allowed();
             prop_assert_eq!(kept.contains(name), allowed, "{}", name);
+            prop_assert_eq!(entries.keeps(Some(name)), allowed, "{}", name);
         }
     }
 }

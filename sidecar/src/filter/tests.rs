@@ -144,3 +144,53 @@ async fn rewrites_only_the_list_event_of_a_stream_as_events_arrive() {
     drop(tx);
     assert!(body.frame().await.is_none());
 }
+
+#[test]
+fn keeps_entries_verbatim_and_decides_on_the_name_a_json_parser_sees() {
+    let body = concat!(
+        r#"{"jsonrpc":"2.0","id":5,"result":{"nextCursor":"c","tools":["#,
+        r#"{"name":"add","inputSchema":{"type":"object","big":123456789012345678901234567890}},"#,
+        r#"{"name":"a\u0064d", "title":"escaped"},"#,
+        r#"{"name":"add","name":"get-secret"},"#,
+        r#"{"name":"get-secret","name":"add","x":1},"#,
+        r#"{"name":7},{"title":"nameless"},"add",[1],null"#,
+        r#"]}}"#
+    );
+    let out = filter().json(body.as_bytes()).unwrap();
+    let out = std::str::from_utf8(&out).unwrap();
+    let want = concat!(
+        r#"{"id":5,"jsonrpc":"2.0","result":{"nextCursor":"c","tools":["#,
+        r#"{"name":"add","inputSchema":{"type":"object","big":123456789012345678901234567890}},"#,
+        r#"{"name":"a\u0064d", "title":"escaped"},"#,
+        r#"{"name":"get-secret","name":"add","x":1}"#,
+        r#"]}}"#
+    );
+    assert_eq!(out, want);
+}
+
+#[test]
+fn passes_json_that_is_not_the_list_response_unchanged() {
+    for body in [
+        r#"[1,2]"#,
+        r#""text""#,
+        r#"{"id":null,"result":{"tools":[]}}"#,
+        r#"{"id":"5","result":{}}"#,
+        r#"{"id":5,"error":{"code":1}}"#,
+    ] {
+        assert_eq!(filter().json(body.as_bytes()).unwrap(), body, "{body}");
+    }
+    for body in [
+        r#"{"id":5,"result":[]}"#,
+        r#"{"id":5,"result":{"tools":{}}}"#,
+    ] {
+        assert!(
+            matches!(filter().json(body.as_bytes()), Err(FilterError::Shape(_))),
+            "{body}"
+        );
+    }
+    assert!(matches!(
+        filter().json(b"{\"id\":5,"),
+        Err(FilterError::NotJson)
+    ));
+    assert!(matches!(filter().json(b"\xff"), Err(FilterError::NotJson)));
+}

@@ -124,8 +124,8 @@ impl Publisher {
             self.state.peers.store(Arc::new(peers));
         }
         let fingerprint = fingerprint(&mut snapshot);
-        self.state.synced.store(true, Ordering::Release);
         if self.last == Some(fingerprint) {
+            self.state.synced.store(true, Ordering::Release);
             return false;
         }
         self.generation += 1;
@@ -135,7 +135,16 @@ impl Publisher {
             .published_at
             .store(now_millis(), Ordering::Relaxed);
         self.state.generation.send_replace(self.generation);
+        // Only now: /ready and the data path must never see the empty start-up index
+        // as if it were the synced policy (a request in that window would be decided
+        // as if no backend existed).
+        self.state.synced.store(true, Ordering::Release);
         self.last = Some(fingerprint);
+        // The snapshot, the compile's scratch and (unless a request still holds it) the
+        // old index are garbage now; without a trim it stays resident in this thread's
+        // malloc arena, about as large again as the index itself.
+        drop(snapshot);
+        crate::memory::release_free_memory();
         true
     }
 

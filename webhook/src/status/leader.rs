@@ -242,10 +242,10 @@ impl Elector {
             let error = e
                 .as_ref()
                 .map_or("timed out".to_owned(), ToString::to_string);
-            tracing::warn!(lease, error, "cannot read or renew the status Lease");
+            tracing::warn!(lease, error, "cannot read or renew the leader Lease");
         }
         if now != was {
-            tracing::info!(lease, leader = now, "status leadership changed");
+            tracing::info!(lease, leader = now, "leadership changed");
         }
         self.leading = now;
     }
@@ -266,8 +266,8 @@ impl Elector {
         spec.lease_duration_seconds = Some(1);
         spec.renew_time = Some(MicroTime(Timestamp::now()));
         match self.api.replace(name, &PostParams::default(), &lease).await {
-            Ok(_) => tracing::info!(lease = %name, "released the status Lease"),
-            Err(e) => tracing::warn!(lease = %name, error = %e, "cannot release the status Lease"),
+            Ok(_) => tracing::info!(lease = %name, "released the leader Lease"),
+            Err(e) => tracing::warn!(lease = %name, error = %e, "cannot release the leader Lease"),
         }
     }
 }
