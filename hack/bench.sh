@@ -4,7 +4,8 @@
 # propagation against a real API server. Prints the tables and writes them, with the
 # machine description, to BENCHMARKS.md (or $BENCH_OUT).
 #
-#   hack/bench.sh                 full run (about 10 minutes once built)
+#   hack/bench.sh                 full run (about 6 minutes once built; the size-optimised
+#                                 release build adds about 4 on 2 cores)
 #   BENCH_DURATION=2s hack/bench.sh   shorter measured windows
 set -euo pipefail
 # shellcheck source=hack/lib.sh
@@ -49,6 +50,7 @@ wait_http() { # url
   die "$1 did not answer; logs in $WORK"
 }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -95,6 +97,7 @@ sleep 0.3
 
 sleep 2
 IDLE10=$(rss_kb "$PID_sidecar10"); IDLE1000=$(rss_kb "$PID_sidecar1000")
+ANON10=$(anon_kb "$PID_sidecar10"); ANON1000=$(anon_kb "$PID_sidecar1000")
 log "idle RSS: $IDLE10 kB (10 policies), $IDLE1000 kB (1,000 policies)"
 
 # --- load -----------------------------------------------------------------------------
@@ -175,7 +178,7 @@ PROPAGATION=$("$T/agentnet-propagation" --kubectl "$BIN/kubectl" --kubeconfig "$
 # --- report ---------------------------------------------------------------------------
 log "writing $OUT"
 python3 "$HACK_DIR/bench_report.py" "$WORK/results.jsonl" \
-  --idle "$IDLE10" "$IDLE1000" --peak "$PEAK10" "$PEAK1000" \
+  --idle "$IDLE10" "$IDLE1000" --idle-anon "$ANON10" "$ANON1000" --peak "$PEAK10" "$PEAK1000" \
   --cpu "${CPU[sidecar10]:-0}" "${CPU[sidecar1000]:-0}" --ticks "$(getconf CLK_TCK)" \
   --duration "$DURATION" --propagation "$PROPAGATION" --out "$OUT"
 cat "$OUT"

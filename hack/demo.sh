@@ -122,6 +122,19 @@ teardown() {
   local t=$SECONDS
   step "11. Teardown"
   stop_pids
+  if [[ -n ${SIDECAR_ADMIN:-} ]]; then
+    local port listening=()
+    for port in "${HOST_IP:-}:${EVERYTHING_PORT:-}" "${HOST_IP:-}:${PY_TOOLS_PORT:-}" \
+      "${HOST_IP:-}:${SUMMARIZER_PORT:-}" "$SIDECAR_OUT" "$SIDECAR_ADMIN" "127.0.0.1:$WEBHOOK_PORT"; do
+      timeout 1 bash -c "exec 3<>/dev/tcp/${port%:*}/${port##*:}" 2>/dev/null && listening+=("$port")
+    done
+    if ((${#listening[@]} == 0)); then
+      pass teardown "nothing the demo started is still listening"
+    else
+      fail teardown "still listening after teardown: ${listening[*]}"
+      ((rc == 0)) && rc=1
+    fi
+  fi
   if [[ -d $WORK/cluster ]]; then
     AGENTNET_CLUSTER_DIR=$WORK/cluster "$HACK_DIR/cluster.sh" down >>"$LOG" 2>&1
   fi
@@ -190,11 +203,11 @@ jget() { python3 "$DEMO_DIR/demo.py" get "$@"; }
 explain() { "$SIDECAR_BIN" explain --admin-addr "$SIDECAR_ADMIN" "$@"; }
 # audit_has KEY=VALUE...: the sidecar wrote an audit line with all of these.
 audit_has() { python3 "$DEMO_DIR/demo.py" audit-has "$@" <"$WORK/audit.log"; }
-# An agent process: the peers' Python, with no proxy settings inherited from this shell.
-agent() {
-  env -u HTTP_PROXY -u http_proxy -u HTTPS_PROXY -u https_proxy -u ALL_PROXY -u all_proxy \
-    -u NO_PROXY -u no_proxy PYTHONWARNINGS=ignore "$@"
-}
+# The prefix of an agent process: no proxy settings inherited from this shell. An array,
+# not a function: a backgrounded function runs in a forked shell, and killing that
+# shell's pid at teardown would orphan the process it started.
+AGENT=(env -u HTTP_PROXY -u http_proxy -u HTTPS_PROXY -u https_proxy -u ALL_PROXY -u all_proxy
+  -u NO_PROXY -u no_proxy PYTHONWARNINGS=ignore)
 
 # --- 0. what the demo needs -----------------------------------------------------------
 
@@ -303,9 +316,9 @@ EVERYTHING_PORT=$(free_port)
 EVERYTHING=$PEERS/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js
 background "$WORK/server-everything.log" "$WORK/server-everything.log" env PORT="$EVERYTHING_PORT" node "$EVERYTHING" streamableHttp
 EVERYTHING_PID=$BG_PID
-background "$WORK/py-tools.log" "$WORK/py-tools.log" agent "$PY" "$HACK_DIR/peers/mcp_server.py" --host "$HOST_IP"
+background "$WORK/py-tools.log" "$WORK/py-tools.log" "${AGENT[@]}" "$PY" "$HACK_DIR/peers/mcp_server.py" --host "$HOST_IP"
 PY_TOOLS_PORT=$(port_of "$WORK/py-tools.log" "$BG_PID")
-background "$WORK/summarizer.log" "$WORK/summarizer.log" agent "$PY" "$HACK_DIR/peers/a2a_agent.py" --host "$HOST_IP" \
+background "$WORK/summarizer.log" "$WORK/summarizer.log" "${AGENT[@]}" "$PY" "$HACK_DIR/peers/a2a_agent.py" --host "$HOST_IP" \
   --public-url http://summarizer.tools:9999/
 SUMMARIZER_PID=$BG_PID
 SUMMARIZER_PORT=$(port_of "$WORK/summarizer.log" "$SUMMARIZER_PID")
@@ -400,11 +413,11 @@ expect synced "its policy watch (demo-agent's own RBAC) has synced: agentnet_pol
 
 step "7. The official MCP Python SDK client, through the sidecar"
 MCP_CLIENT=$HACK_DIR/peers/mcp_client.py
-direct=$(agent "$PY" "$MCP_CLIENT" "http://$HOST_IP:$EVERYTHING_PORT/mcp" list-tools)
+direct=$("${AGENT[@]}" "$PY" "$MCP_CLIENT" "http://$HOST_IP:$EVERYTHING_PORT/mcp" list-tools)
 all_tools=$(jget results.0.result.tools '[]' <<<"$direct")
 EVERYTHING_URL=http://$SIDECAR_OUT/backends/tools/everything/mcp
 shows "mcp_client.py $EVERYTHING_URL list-tools call:get-sum call:echo"
-res=$(agent "$PY" "$MCP_CLIENT" "$EVERYTHING_URL" list-tools 'call:get-sum:{"a":2,"b":3}' 'call:echo:{"message":"hello"}')
+res=$("${AGENT[@]}" "$PY" "$MCP_CLIENT" "$EVERYTHING_URL" list-tools 'call:get-sum:{"a":2,"b":3}' 'call:echo:{"message":"hello"}')
 echo "$res" >"$WORK/mcp-everything.json"
 tools=$(jget results.0.result.tools '[]' <<<"$res")
 expect tools_list_filtered "tools/list filtered: server-everything offers $(jget length 0 <<<"$all_tools") tools, demo-agent sees $tools" \
@@ -422,7 +435,7 @@ expect echo_rule_named "the rule that did not admit it (explain): $rule of $(jge
   test "$rule" = demo-agent-tools
 PY_TOOLS_URL=http://py-tools.tools:8080/mcp
 shows "HTTP_PROXY=http://$SIDECAR_OUT mcp_client.py $PY_TOOLS_URL list-tools call:add call:get-secret"
-res=$(agent HTTP_PROXY="http://$SIDECAR_OUT" "$PY" "$MCP_CLIENT" "$PY_TOOLS_URL" \
+res=$("${AGENT[@]}" HTTP_PROXY="http://$SIDECAR_OUT" "$PY" "$MCP_CLIENT" "$PY_TOOLS_URL" \
   list-tools 'call:add:{"a":2,"b":3}' 'call:get-secret')
 echo "$res" >"$WORK/mcp-py-tools.json"
 expect py_tools_filtered "via HTTP_PROXY and the Service's DNS name: tools/list shows $(jget results.0.result.tools '[]' <<<"$res")" \
@@ -448,7 +461,7 @@ echo_allowed() {
 }
 until_ok 30 "the sidecar to enforce the edited policy" echo_allowed
 say "the sidecar's watch recompiled its policy: generation $before -> $(generation) (within $((SECONDS - edited + 1))s of the patch)"
-res=$(agent "$PY" "$MCP_CLIENT" "$EVERYTHING_URL" 'call:echo:{"message":"hello"}')
+res=$("${AGENT[@]}" "$PY" "$MCP_CLIENT" "$EVERYTHING_URL" 'call:echo:{"message":"hello"}')
 expect echo_allowed_after_edit "echo {message: hello} now answered: \"$(jget results.0.result.text.0 '' <<<"$res")\"" \
   test "$(jget results.0.result.text.0 '' <<<"$res")" = "Echo: hello"
 
@@ -459,7 +472,7 @@ A2A_CLIENT=$HACK_DIR/peers/a2a_client.py
 SUMMARIZER_URL=http://summarizer.tools:9999/
 agent_requests() { curl -s "http://$HOST_IP:$SUMMARIZER_PORT/stats" | jget rpc_requests; }
 shows "HTTP_PROXY=http://$SIDECAR_OUT a2a_client.py $SUMMARIZER_URL --skill summarize"
-res=$(agent HTTP_PROXY="http://$SIDECAR_OUT" "$PY" "$A2A_CLIENT" "$SUMMARIZER_URL" --skill summarize \
+res=$("${AGENT[@]}" HTTP_PROXY="http://$SIDECAR_OUT" "$PY" "$A2A_CLIENT" "$SUMMARIZER_URL" --skill summarize \
   --text "agentnet mediates agent calls")
 expect a2a_card "agent card fetched through the sidecar (a base-protocol request): $(jget card.name '' <<<"$res"), skills $(jget card.skills '' <<<"$res")" \
   test "$(jget card.skills '' <<<"$res")" = '["summarize","translate"]'
@@ -467,7 +480,7 @@ expect a2a_summarize_allowed "SendMessage, skill summarize: answered \"$(jget te
   test "$(jget ok '' <<<"$res"):$(jget texts.-1 '' <<<"$res")" = "true:skill=summarize text=agentnet mediates agent calls"
 reached=$(agent_requests)
 shows "HTTP_PROXY=http://$SIDECAR_OUT a2a_client.py $SUMMARIZER_URL --skill translate"
-res=$(agent HTTP_PROXY="http://$SIDECAR_OUT" "$PY" "$A2A_CLIENT" "$SUMMARIZER_URL" --skill translate)
+res=$("${AGENT[@]}" HTTP_PROXY="http://$SIDECAR_OUT" "$PY" "$A2A_CLIENT" "$SUMMARIZER_URL" --skill translate)
 error=$(jget error '' <<<"$res")
 expect a2a_translate_denied "SendMessage, skill translate: denied: ${error:0:110}" \
   test "$(jget ok '' <<<"$res")" = false -a -n "$(grep -o 'forbidden' <<<"$error")"

@@ -40,6 +40,7 @@ const OUTCOMES: &[&str] = &[
     "explain_names_rules",
     "audit_lines",
     "metrics",
+    "teardown",
 ];
 
 const AGENT: &str = "spiffe://cluster.local/ns/agents/sa/demo-agent";
