@@ -122,6 +122,10 @@ teardown() {
   local t=$SECONDS
   step "11. Teardown"
   stop_pids
+  if [[ -d $WORK/cluster ]]; then
+    AGENTNET_CLUSTER_DIR=$WORK/cluster "$HACK_DIR/cluster.sh" down >>"$LOG" 2>&1
+  fi
+  say "stopped the sidecar, the webhook, the MCP servers, the A2A agent, kube-apiserver and etcd ($((SECONDS - t))s)"
   if [[ -n ${SIDECAR_ADMIN:-} ]]; then
     local port listening=()
     for port in "${HOST_IP:-}:${EVERYTHING_PORT:-}" "${HOST_IP:-}:${PY_TOOLS_PORT:-}" \
@@ -135,10 +139,6 @@ teardown() {
       ((rc == 0)) && rc=1
     fi
   fi
-  if [[ -d $WORK/cluster ]]; then
-    AGENTNET_CLUSTER_DIR=$WORK/cluster "$HACK_DIR/cluster.sh" down >>"$LOG" 2>&1
-  fi
-  say "stopped the sidecar, the webhook, the MCP servers, the A2A agent, kube-apiserver and etcd ($((SECONDS - t))s)"
   if ((rc == 0)); then
     out "${BOLD}${GREEN}agentnet demo: every expected outcome happened${RESET} ($(grep -c $'\tok\t' "$OUTCOMES") checks, $((SECONDS - START))s)"
   else
