@@ -42,14 +42,7 @@ impl Index {
             Ok(backend) => backend,
             Err(cause) => return Decision::new(Verdict::Deny, &req.backend, cause),
         };
-        let trust_domain = &self.settings.trust_domain;
-        let facts = Facts::new(
-            req,
-            backend.protocol,
-            &self.cel,
-            backend.cel_needs,
-            trust_domain,
-        );
+        let facts = self.facts(req, backend);
         let external_auth = external_auth(backend, &facts, trace);
         let mut decision = match allow_rules(backend, &facts, trace) {
             Admitted::Rule(policy, rule) => {
@@ -62,6 +55,17 @@ impl Index {
         };
         decision.external_auth = external_auth;
         decision
+    }
+
+    fn facts<'r>(&'r self, req: &'r Request, backend: &Backend) -> Facts<'r> {
+        let trust_domain = &self.settings.trust_domain;
+        Facts::new(
+            req,
+            backend.protocol,
+            &self.cel,
+            backend.cel_needs,
+            trust_domain,
+        )
     }
 
     /// The request's backend, or the denial when there is none or it is not accepted.
@@ -106,21 +110,10 @@ impl Index {
     /// decisions carry formatted reasons nobody reads. The ExternalAuth policy is not
     /// consulted, as it never changes the verdict.
     pub(crate) fn allows(&self, req: &Request) -> bool {
-        let Some(backend) = self.by_name.get(&req.backend).map(|i| &self.backends[*i]) else {
+        let Ok(backend) = self.enforceable_backend(req) else {
             return false;
         };
-        if backend.invalid.is_some() {
-            return false;
-        }
-        let trust_domain = &self.settings.trust_domain;
-        let facts = Facts::new(
-            req,
-            backend.protocol,
-            &self.cel,
-            backend.cel_needs,
-            trust_domain,
-        );
-        match allow_rules(backend, &facts, &mut NoTrace) {
+        match allow_rules(backend, &self.facts(req, backend), &mut NoTrace) {
             Admitted::Rule(..) => true,
             Admitted::NoRule => false,
             Admitted::Ungoverned => self.applied_default(backend) == AppliedDefault::Allow,
