@@ -215,7 +215,7 @@ out "${BOLD}agentnet demo${RESET}: an AI agent's MCP and A2A calls mediated by i
 step "0. Prerequisites (installed or reused; log: $LOG)"
 "$HACK_DIR/prereqs.sh" >>"$LOG" 2>&1 || die "hack/prereqs.sh failed"
 if [[ ! -x $(testbin_dir)/kube-apiserver ]]; then
-  say "building kube-apiserver, etcd, kubectl and helm from Go modules (first run only: about 12 minutes on 2 cores)"
+  say "building kube-apiserver, etcd, kubectl and helm from Go modules (first run only: about 7 minutes on 2 cores)"
 fi
 BIN=$("$HACK_DIR/testbin.sh" 2>>"$LOG") || die "hack/testbin.sh failed"
 PATH=$BIN:$PATH
@@ -225,7 +225,8 @@ if [[ -n ${AGENTNET_WEBHOOK_BIN:-} && -n ${AGENTNET_SIDECAR_BIN:-} ]]; then
   WEBHOOK_BIN=$AGENTNET_WEBHOOK_BIN SIDECAR_BIN=$AGENTNET_SIDECAR_BIN
 else
   say "cargo build -p agentnet-webhook -p agentnet-sidecar (first run: several minutes)"
-  (cd "$REPO_ROOT" && cargo build -p agentnet-webhook -p agentnet-sidecar \
+  # Incremental artifacts are gigabytes a one-shot build never reuses.
+  (cd "$REPO_ROOT" && CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0} cargo build -p agentnet-webhook -p agentnet-sidecar \
     --message-format=json-render-diagnostics) >"$WORK/cargo.json" 2>>"$LOG" || die "cargo build failed"
   WEBHOOK_BIN=$(python3 "$DEMO_DIR/demo.py" cargo-exe agentnet-webhook <"$WORK/cargo.json")
   SIDECAR_BIN=$(python3 "$DEMO_DIR/demo.py" cargo-exe agentnet-sidecar <"$WORK/cargo.json")
