@@ -46,7 +46,7 @@ impl ListKind {
     }
 
     /// The result's array and the entry field that names the target.
-    pub fn fields(self) -> (&'static str, &'static str) {
+    fn fields(self) -> (&'static str, &'static str) {
         match self {
             ListKind::Tools => ("tools", "name"),
             ListKind::Prompts => ("prompts", "name"),
@@ -139,10 +139,6 @@ impl Index {
 // === impl ListEntries ===
 
 impl ListEntries<'_> {
-    pub fn kind(&self) -> ListKind {
-        self.kind
-    }
-
     /// The result's array (`tools`, …) and the entry field naming the target.
     pub fn fields(&self) -> (&'static str, &'static str) {
         self.kind.fields()

@@ -102,31 +102,33 @@ impl ListFilter {
     fn json(&self, bytes: &[u8]) -> Result<Bytes, FilterError> {
         let text = std::str::from_utf8(bytes).map_err(|_| FilterError::NotJson)?;
         match self.rewrite(text)? {
-            Some(filtered) => Ok(Bytes::from(filtered)),
-            None if serde_json::from_str::<IgnoredAny>(text).is_err() => Err(FilterError::NotJson),
-            None => Ok(Bytes::copy_from_slice(bytes)),
+            Rewrite::Filtered(filtered) => Ok(Bytes::from(filtered)),
+            // A body that is not even JSON is never passed on as a list.
+            Rewrite::NoObject if serde_json::from_str::<IgnoredAny>(text).is_err() => {
+                Err(FilterError::NotJson)
+            }
+            Rewrite::NoObject | Rewrite::OtherMessage => Ok(Bytes::copy_from_slice(bytes)),
         }
     }
 
-    /// The message with its list filtered, or `None` when it is not the response to
-    /// the list call (or not a JSON object at all).
+    /// The message with its list filtered, or why it is left alone.
     ///
     /// Only the envelope, the result object and each entry's name are parsed; entries
     /// stay raw JSON and the kept ones are copied out verbatim. Parsing a 100-tool list
     /// (schemas, descriptions) into `Value`s and printing it again cost more than all
     /// the rest of the request.
-    fn rewrite(&self, text: &str) -> Result<Option<String>, FilterError> {
+    fn rewrite(&self, text: &str) -> Result<Rewrite, FilterError> {
         let Ok(mut message) = serde_json::from_str::<RawObject<'_>>(text) else {
-            return Ok(None);
+            return Ok(Rewrite::NoObject);
         };
         let id = message
             .get("id")
             .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
         if id.as_ref() != self.id.as_ref() {
-            return Ok(None);
+            return Ok(Rewrite::OtherMessage);
         }
         let Some(result) = message.get("result") else {
-            return Ok(None);
+            return Ok(Rewrite::OtherMessage);
         };
         let mut entries = self
             .index
@@ -160,7 +162,7 @@ impl ListFilter {
         let result = serde_json::value::to_raw_value(&result).map_err(|_| FilterError::NotJson)?;
         message.insert(Cow::Borrowed("result"), &result);
         serde_json::to_string(&message)
-            .map(Some)
+            .map(Rewrite::Filtered)
             .map_err(|_| FilterError::NotJson)
     }
 
@@ -170,10 +172,22 @@ impl ListFilter {
             return Ok((event, false));
         };
         match self.rewrite(&data)? {
-            Some(filtered) => Ok((crate::codec::sse::with_data(&event, &filtered), true)),
-            None => Ok((event, false)),
+            Rewrite::Filtered(filtered) => {
+                Ok((crate::codec::sse::with_data(&event, &filtered), true))
+            }
+            Rewrite::NoObject | Rewrite::OtherMessage => Ok((event, false)),
         }
     }
+}
+
+/// What [`ListFilter::rewrite`] made of one JSON-RPC message.
+enum Rewrite {
+    /// The list response, with only the entries the caller may use.
+    Filtered(String),
+    /// Not a JSON object (perhaps not JSON at all): no JSON-RPC message.
+    NoObject,
+    /// A JSON object, but not the response to the list call.
+    OtherMessage,
 }
 
 /// A JSON object with its members unparsed. Ordered and deduplicated as `Value`'s own
