@@ -5,6 +5,23 @@
 K8S_VERSION=v1.37.2
 ETCD_VERSION=v3.7.0
 HELM_VERSION=v3.22.0
+# The real node's runtime (hack/node.sh): containerd v2 and CoreDNS from the module proxy.
+CONTAINERD_VERSION=v2.4.2
+COREDNS_VERSION=v1.15.0
+# The dev cluster's Service range and the two addresses in it that are fixed.
+SERVICE_CIDR=10.96.0.0/16
+SERVICE_KUBERNETES_IP=10.96.0.1
+SERVICE_DNS_IP=10.96.0.10
+# The dev node: its name, its pods' network and bridge.
+NODE_NAME=agentnet-dev-node
+POD_CIDR=10.244.0.0/16
+NODE_BRIDGE=agentnet0
+
+# Images the dev node runs that are no product of ours (hack/images.sh builds them).
+PAUSE_IMAGE=localhost/agentnet-node/pause:1
+COREDNS_IMAGE=localhost/agentnet-node/coredns:$COREDNS_VERSION
+# The real MCP/A2A SDK peers and the demo agent (hack/peers, pinned SDKs).
+PEERS_IMAGE=localhost/agentnet-e2e/peers:dev
 
 AGENTNET_CACHE=${AGENTNET_CACHE:-$HOME/.cache/agentnet}
 HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -15,7 +32,13 @@ die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 go_version() { go env GOVERSION 2>/dev/null; }
 
-# The directory holding kube-apiserver, etcd, kubectl and helm for the pinned versions.
+# The directory holding the Kubernetes binaries (control plane, node, kubectl), etcd and
+# helm for the pinned versions.
 testbin_dir() {
   echo "$AGENTNET_CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION-$(go_version)"
+}
+
+# The directory holding containerd, its runc shim, ctr and CoreDNS.
+nodebin_dir() {
+  echo "$AGENTNET_CACHE/bin/containerd-$CONTAINERD_VERSION-coredns-$COREDNS_VERSION-$(go_version)"
 }

@@ -6,8 +6,12 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 # Debian packages: TLS tooling for the dev PKI, a C toolchain for ring, python3 for
-# free ports and the MCP/A2A peers, redis-server for the global rate-limit tests.
-apt_packages=(build-essential pkg-config openssl curl ca-certificates python3 python3-venv redis-server)
+# free ports and the MCP/A2A peers, redis-server for the global rate-limit tests; for
+# the real node (hack/node.sh): runc, the CNI plugins, iptables/nftables and conntrack
+# (kube-proxy, the capture rules), and for images (hack/images.sh): buildah and
+# mmdebstrap.
+apt_packages=(build-essential pkg-config openssl curl ca-certificates python3 python3-venv redis-server
+  runc containernetworking-plugins iptables nftables conntrack util-linux buildah mmdebstrap)
 # Node.js and npm come from the distribution only when absent (the MCP reference server).
 command -v npm >/dev/null || apt_packages+=(nodejs npm)
 missing=()

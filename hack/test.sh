@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The test command: installs what a fresh Debian machine lacks, builds the test control
-# plane (cached under ~/.cache/agentnet), then runs formatting, lints, unit and
-# integration tests, and the end-to-end tests against a real kube-apiserver.
+# The test command: installs what a fresh Debian machine lacks, builds the development
+# cluster's binaries and agentnet's images (cached under ~/.cache/agentnet), then runs
+# formatting, lints, unit and integration tests, and the end-to-end tests against a real
+# kube-apiserver and a real node (run as root: the node is real), and checks that the
+# machine is left as it was found.
 #
 #   hack/test.sh            everything (what CI runs)
 #   hack/test.sh --no-e2e   skip the end-to-end suite (quick local loop)
@@ -47,18 +49,32 @@ summary() {
   fi
 }
 
+# The e2e clusters are stopped by watchers once the test process is gone: wait for
+# them (bounded) before comparing the machine with its state before the run.
+settled_host() {
+  local deadline=$((SECONDS + 180))
+  while compgen -G "${TMPDIR:-/tmp}/agentnet-e2e-*" >/dev/null && ((SECONDS < deadline)); do sleep 1; done
+  "$HACK_DIR/hostcheck.sh" compare "$1"
+}
+
 step "prerequisites" "$HACK_DIR/prereqs.sh"
-step "control-plane binaries" "$HACK_DIR/testbin.sh"
+hostcheck=$(mktemp "${TMPDIR:-/tmp}/agentnet-hostcheck.XXXXXX")
+trap 'rm -f "$hostcheck"' EXIT
+"$HACK_DIR/hostcheck.sh" snapshot "$hostcheck"
+step "cluster binaries (Kubernetes, etcd, containerd, CoreDNS, helm)" "$HACK_DIR/testbin.sh"
 step "MCP and A2A test peers" "$HACK_DIR/peers.sh"
 step "ExternalAuth test authorizer (OPA-Envoy)" "$HACK_DIR/authz.sh"
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "unit and integration tests" cargo test --workspace --exclude agentnet-e2e
 if ((run_e2e)); then
-  # The harness starts its own control plane in a temporary directory and stops it
-  # when the test process ends; an inherited KUBECONFIG would point it elsewhere.
-  step "end-to-end tests" env -u KUBECONFIG cargo test -p agentnet-e2e
-  summary PASSED "fmt, clippy, unit, e2e"
+  [[ $(id -u) == 0 ]] || die "the end-to-end tests run a real node (containerd, kubelet, iptables): run as root, or use --no-e2e"
+  step "images (agentnet: release build + buildah; node; MCP/A2A peers)" "$HACK_DIR/images.sh" build agentnet node peers
+  # The harness starts its own clusters in temporary directories and stops them when
+  # the test process ends; inherited KUBECONFIGs would point it elsewhere.
+  step "end-to-end tests" env -u KUBECONFIG -u AGENTNET_E2E_NODE_KUBECONFIG cargo test -p agentnet-e2e
+  step "the machine is left as it was" settled_host "$hostcheck"
+  summary PASSED "fmt, clippy, unit, e2e, host unchanged"
 else
   summary PASSED "fmt, clippy, unit; e2e skipped by --no-e2e"
 fi

@@ -15,6 +15,8 @@ pub struct ControlPlane {
     pub bin_dir: PathBuf,
     /// Set when this process started the control plane (and so must stop it).
     pub state_dir: Option<PathBuf>,
+    /// Whether it has a real node (kubelet, controllers, DNS): `hack/cluster.sh up --node`.
+    pub has_node: bool,
 }
 
 static CONTROL_PLANE: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
@@ -47,6 +49,7 @@ fn start() -> Result<ControlPlane> {
             kubeconfig: kubeconfig.into(),
             bin_dir,
             state_dir: None,
+            has_node: false,
         });
     }
     let state_dir = std::env::temp_dir().join(format!("agentnet-e2e-{}", std::process::id()));
@@ -58,11 +61,12 @@ fn start() -> Result<ControlPlane> {
         kubeconfig,
         bin_dir,
         state_dir: Some(state_dir),
+        has_node: false,
     })
 }
 
 /// Runs a hack script and returns the last line it printed on stdout.
-fn run_for_line(mut cmd: Command) -> Result<String> {
+pub(crate) fn run_for_line(mut cmd: Command) -> Result<String> {
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
@@ -80,7 +84,7 @@ fn run_for_line(mut cmd: Command) -> Result<String> {
 
 /// A detached watcher that runs `cluster.sh down` once this process is gone, however
 /// it ends (test failure, panic, SIGKILL), so no etcd or API server outlives the run.
-fn spawn_reaper(hack: &Path, state_dir: &Path) -> Result<()> {
+pub(crate) fn spawn_reaper(hack: &Path, state_dir: &Path) -> Result<()> {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; AGENTNET_CLUSTER_DIR='{dir}' '{down}' down >/dev/null 2>&1",
         pid = std::process::id(),

@@ -4,9 +4,13 @@
 
 pub mod control_plane;
 pub mod crds;
+pub mod demo;
 pub mod identity;
+pub mod node;
+pub mod pods;
 pub mod sidecar;
 pub mod webhook;
+pub mod workloads;
 
 use std::future::Future;
 use std::path::Path;
@@ -19,6 +23,7 @@ use kube::api::{ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use rand::Rng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use control_plane::{ControlPlane, control_plane, repo_root};
 
@@ -28,34 +33,66 @@ pub const E2E_LABEL: &str = "agentnet.dev/e2e";
 /// A client for the shared control plane. Each test makes its own, because a
 /// client's connections belong to the runtime that created them.
 pub async fn client() -> Result<Client> {
-    let cp = control_plane();
-    let kubeconfig = Kubeconfig::read_from(&cp.kubeconfig)
-        .with_context(|| format!("reading {}", cp.kubeconfig.display()))?;
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .context("loading the e2e kubeconfig")?;
-    Client::try_from(config).context("building a kube client")
+    control_plane().client().await
 }
 
 /// Runs the built `kubectl` against the control plane.
 pub fn kubectl(args: &[&str]) -> Result<Output> {
-    tool("kubectl", args, None)
+    control_plane().kubectl(args)
 }
 
 /// Runs `kubectl` with `stdin` as its standard input (for `apply -f -`).
 pub fn kubectl_stdin(args: &[&str], stdin: &str) -> Result<Output> {
-    tool("kubectl", args, Some(stdin))
+    control_plane().kubectl_stdin(args, stdin)
 }
 
 /// Runs the built `helm` against the control plane.
 pub fn helm(args: &[&str]) -> Result<Output> {
-    tool("helm", args, None)
+    control_plane().helm(args)
 }
 
-fn tool(name: &str, args: &[&str], stdin: Option<&str>) -> Result<Output> {
+// === impl ControlPlane ===
+
+impl ControlPlane {
+    /// A client for this cluster, on the calling runtime.
+    pub async fn client(&self) -> Result<Client> {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)
+            .with_context(|| format!("reading {}", self.kubeconfig.display()))?;
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .context("loading the e2e kubeconfig")?;
+        Client::try_from(config).context("building a kube client")
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Result<Output> {
+        self.tool("kubectl", args, None)
+    }
+
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Result<Output> {
+        self.tool("kubectl", args, Some(stdin))
+    }
+
+    pub fn helm(&self, args: &[&str]) -> Result<Output> {
+        self.tool("helm", args, None)
+    }
+
+    /// `kubectl` that must succeed; its stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> Result<String> {
+        let out = self.kubectl(args)?;
+        if !out.status.success() {
+            bail!("kubectl {} failed: {}", args.join(" "), output_text(&out));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn tool(&self, name: &str, args: &[&str], stdin: Option<&str>) -> Result<Output> {
+        run_tool(self, name, args, stdin)
+    }
+}
+
+fn run_tool(cp: &ControlPlane, name: &str, args: &[&str], stdin: Option<&str>) -> Result<Output> {
     use std::io::Write;
     use std::process::Stdio;
-    let cp = control_plane();
     let mut cmd = Command::new(cp.bin_dir.join(name));
     cmd.args(args)
         .env("KUBECONFIG", &cp.kubeconfig)
@@ -112,6 +149,8 @@ where
 pub struct TestNs {
     pub name: String,
     pub client: Client,
+    /// The cluster it lives in.
+    pub cluster: &'static ControlPlane,
 }
 
 impl TestNs {
@@ -120,7 +159,16 @@ impl TestNs {
     }
 
     pub async fn with_labels(prefix: &str, labels: &[(&str, &str)]) -> Result<Self> {
-        let client = client().await?;
+        Self::create(control_plane(), prefix, labels).await
+    }
+
+    /// A namespace in `cluster` (the shared control plane, or the real node's).
+    pub async fn create(
+        cluster: &'static ControlPlane,
+        prefix: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<Self> {
+        let client = cluster.client().await?;
         let suffix: u32 = rand::rng().random_range(0..1_000_000);
         let name = format!("{prefix}-{suffix:06}");
         let mut all = vec![(E2E_LABEL.to_owned(), "true".to_owned())];
@@ -141,8 +189,15 @@ impl TestNs {
             .create(&PostParams::default(), &ns)
             .await
             .with_context(|| format!("creating namespace {name}"))?;
-        let this = Self { name, client };
-        this.create_service_account("default").await?;
+        let this = Self {
+            name,
+            client,
+            cluster,
+        };
+        // A controller-manager creates `default` itself; without one, the harness does.
+        if !cluster.has_node {
+            this.create_service_account("default").await?;
+        }
         Ok(this)
     }
 
@@ -170,20 +225,22 @@ impl TestNs {
 
     /// `kubectl apply -n <ns> -f -` with the given YAML.
     pub fn apply_yaml(&self, yaml: &str) -> Result<Output> {
-        kubectl_stdin(&["apply", "-n", &self.name, "-f", "-"], yaml)
+        self.cluster
+            .kubectl_stdin(&["apply", "-n", &self.name, "-f", "-"], yaml)
     }
 
     /// Applies a manifest file from the repository.
     pub fn apply_file(&self, path: &Path) -> Result<Output> {
         let path = path.to_string_lossy();
-        kubectl(&["apply", "-n", &self.name, "-f", &path])
+        self.cluster
+            .kubectl(&["apply", "-n", &self.name, "-f", &path])
     }
 }
 
 impl Drop for TestNs {
     fn drop(&mut self) {
         if std::thread::panicking()
-            && let Ok(out) = kubectl(&[
+            && let Ok(out) = self.cluster.kubectl(&[
                 "get",
                 "all,serviceaccounts,events",
                 "-n",
@@ -203,6 +260,33 @@ impl Drop for TestNs {
             return;
         }
         // Without a controller-manager a namespace stays Terminating; do not wait.
-        let _ = kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
+        let _ = self
+            .cluster
+            .kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
     }
+}
+
+/// `GET path` over HTTP/1.0 to `addr` (ip:port), e.g. a pod's from the node; the body
+/// of a 200 reply.
+pub async fn http_get(addr: &str, path: &str) -> Result<String> {
+    let mut stream =
+        tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+            .await
+            .with_context(|| format!("connecting to {addr}"))??;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nhost: {addr}\r\n\r\n").as_bytes())
+        .await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .context("reading the reply")??;
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, body) = raw.split_once("\r\n\r\n").context("no end of headers")?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        bail!(
+            "GET http://{addr}{path}: {}",
+            head.lines().next().unwrap_or_default()
+        );
+    }
+    Ok(body.to_owned())
 }

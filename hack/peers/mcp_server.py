@@ -7,8 +7,9 @@ which sends a log notification on its SSE response and then waits until
 `POST /release` (or 30 s) before it returns, so a test can prove that the first event
 reached the client before the stream ended. Also one prompt and two resources.
 
-Side routes, outside MCP: `GET /stats` says how many requests reached `/mcp`, so a
-test can prove that a rejected request never got here; `POST /release` releases
+Side routes, outside MCP: `GET /stats` says how many requests reached `/mcp` and how
+often each tool ran (`tool_calls`), so a test can prove that a rejected request never
+got here; `POST /release` releases
 `slow-stream`.
 
 It binds 127.0.0.1 (or --host) on the given port (0: any free port) and prints
@@ -29,27 +30,34 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-STATS = {"mcp_requests": 0}
+STATS = {"mcp_requests": 0, "tool_calls": {}}
 RELEASE = asyncio.Event()
 
 server = MCPServer("agentnet-test-mcp", version="1.0.0")
 
 
+def ran(tool: str) -> None:
+    STATS["tool_calls"][tool] = STATS["tool_calls"].get(tool, 0) + 1
+
+
 @server.tool()
 def add(a: int, b: int) -> int:
     """Add two integers."""
+    ran("add")
     return a + b
 
 
 @server.tool()
 def echo(text: str) -> str:
     """Echo the text back."""
+    ran("echo")
     return text
 
 
 @server.tool(name="get-secret")
 def get_secret() -> str:
     """Return a secret (policies usually deny this one)."""
+    ran("get-secret")
     return "s3cr3t"
 
 

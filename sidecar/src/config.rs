@@ -34,7 +34,9 @@ pub struct Cli {
 #[derive(Clone, Debug, Subcommand)]
 pub enum Command {
     /// Ask a running sidecar (or evaluate a --config-dir) whether a call is allowed, and why.
-    Explain(crate::explain::ExplainArgs),
+    Explain(Box<crate::explain::ExplainArgs>),
+    /// Ask a running sidecar whether it is ready, who it is and which policy it enforces.
+    Status(crate::status::StatusArgs),
 }
 
 /// How the proxy runs.

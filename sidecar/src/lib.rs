@@ -26,6 +26,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod ready;
 pub mod respond;
+pub mod status;
 pub mod telemetry;
 pub mod tls;
 pub mod trace;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use agentnet_sidecar::config::{Cli, Command, Config};
-use agentnet_sidecar::{app, explain, memory, telemetry};
+use agentnet_sidecar::{app, explain, memory, status, telemetry};
 use anyhow::{Context, Result};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
@@ -20,7 +20,11 @@ fn main() -> ExitCode {
         .and_then(|rt| {
             rt.block_on(async {
                 match cli.command {
-                    Some(Command::Explain(args)) => explain::run(args)
+                    Some(Command::Explain(args)) => explain::run(*args)
+                        .await
+                        .map(|out| println!("{out}"))
+                        .map_err(Into::into),
+                    Some(Command::Status(args)) => status::run(args)
                         .await
                         .map(|out| println!("{out}"))
                         .map_err(Into::into),

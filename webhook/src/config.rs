@@ -302,7 +302,7 @@ impl Config {
         let mut args = vec![
             "agentnet-webhook",
             "--namespace=agentnet-system",
-            "--sidecar-image=agentnet/agentnet-sidecar:0.1.0",
+            "--sidecar-image=ghcr.io/agentnet-dev/agentnet-sidecar:0.1.0",
             "--sidecar-version=0.1.0",
             "--proxy-cpu-request=10m",
             "--proxy-memory-request=32Mi",

@@ -1,66 +1,48 @@
-//! The README's first command, `hack/demo.sh`, run as a test: its own private control
-//! plane, the chart with the webhook, the injected agent Pod, real MCP servers
-//! (server-everything, the Python SDK) and an a2a-sdk agent, the sidecar with the Pod's
-//! identity, a live policy edit, `explain` and teardown. The script checks each outcome
-//! itself; this test reads its JSON report (`AGENTNET_DEMO_REPORT`) and checks them
-//! again, together with the sidecar's metrics counters and its audit line for every
-//! decision.
+//! The README's first command, `hack/demo.sh`, as a test: the demo's own code
+//! (`agentnet_e2e::demo`) on this suite's real node, with agentnet installed from its
+//! images by Helm: an agent Pod with its injected sidecar, real MCP servers
+//! (server-everything, the Python SDK) and an a2a-sdk agent, calls from inside the Pod,
+//! a live policy edit, `explain` and teardown. Every typed outcome the demo defines must
+//! be reported and hold; then the sidecar's metrics counters and its audit line for every
+//! decision are checked against each other.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
 
-use agentnet_e2e::repo_root;
-use agentnet_e2e::sidecar::sidecar_binary;
-use agentnet_e2e::webhook::webhook_binary;
+use agentnet_e2e::demo::{self, Demo, Outcome, Transcript};
+use agentnet_e2e::node;
 use serde_json::Value;
-
-/// Generous: the demo takes about 40 s once its prerequisites are built.
-const DEMO_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// Every outcome the demo must show, by the id it reports.
-const OUTCOMES: &[&str] = &[
-    "injected",
-    "policies_accepted",
-    "certified",
-    "synced",
-    "tools_list_filtered",
-    "get_sum_allowed",
-    "echo_denied",
-    "echo_rule_named",
-    "py_tools_filtered",
-    "py_add_allowed",
-    "py_secret_denied",
-    "echo_allowed_after_edit",
-    "a2a_card",
-    "a2a_summarize_allowed",
-    "a2a_translate_denied",
-    "a2a_translate_not_forwarded",
-    "explain_names_rules",
-    "audit_lines",
-    "metrics",
-    "teardown",
-];
 
 const AGENT: &str = "spiffe://cluster.local/ns/agents/sa/demo-agent";
 
-#[test]
-fn the_demo_shows_every_outcome_with_metrics_and_audit_lines() {
-    let report = run_demo();
-    let outcomes = report["outcomes"]
-        .as_array()
-        .expect("outcomes in the report");
-    for id in OUTCOMES {
-        let outcome = outcomes
+#[tokio::test]
+async fn the_demo_shows_every_outcome_with_metrics_and_audit_lines() {
+    let cp = node::node();
+    let install = node::install().await.unwrap();
+    // The demo uses fixed namespaces and its own server process: alone.
+    let _alone = node::exclusive().await;
+    let mut demo = Demo::new(cp, install, Transcript::new());
+    let report = demo::run(&mut demo).await;
+    for outcome in Outcome::ALL {
+        let checked = report
+            .outcomes
             .iter()
-            .find(|o| o["id"] == *id)
-            .unwrap_or_else(|| panic!("the demo did not report outcome {id}: {outcomes:#?}"));
-        assert_eq!(outcome["ok"], true, "outcome {id} failed: {outcome}");
+            .find(|c| c.outcome == outcome)
+            .unwrap_or_else(|| {
+                panic!(
+                    "the demo did not report {outcome:?}:\n{}",
+                    report.transcript
+                )
+            });
+        assert!(
+            checked.ok,
+            "{outcome:?} failed: {}\n{}",
+            checked.detail, report.transcript
+        );
     }
-    assert_eq!(report["ok"], true);
+    assert!(report.ok);
+    assert!(report.sidecar_rss_kb.0 > 0 && report.sidecar_rss_kb.1 > 0);
 
-    let counters = request_counters(report["metrics"].as_str().expect("metrics text"));
+    let counters = request_counters(&report.metrics);
     let expected = [
         // get-sum, then echo after the live edit.
         (("tools/everything", "tools/call", "allow"), 2),
@@ -87,9 +69,8 @@ fn the_demo_shows_every_outcome_with_metrics_and_audit_lines() {
     }
 
     // One audit line per decision: for every counter, as many lines.
-    let audit = report["audit"].as_array().expect("audit lines");
     let mut audited: BTreeMap<(String, String, String), u64> = BTreeMap::new();
-    for line in audit.iter().filter(|l| l["message"] == "decision") {
+    for line in &report.audit {
         assert_eq!(
             line["source"], AGENT,
             "audit line with another source: {line}"
@@ -125,62 +106,18 @@ fn the_demo_shows_every_outcome_with_metrics_and_audit_lines() {
         ("tools/summarizer", "translate", "tools/summarizer-skills"),
     ] {
         assert!(
-            audit.iter().any(|l| l["backend"] == backend
+            report.audit.iter().any(|l| l["backend"] == backend
                 && l["target"] == target
                 && l["decision"] == "deny"
                 && l["policy"] == policy),
             "no audit line denying {target} on {backend} by {policy}"
         );
     }
-    let explain = report["explain"].as_str().unwrap_or_default();
     assert!(
-        explain.contains("DENY") && explain.contains("tools/summarizer-skills"),
-        "{explain}"
+        report.explain.contains("DENY") && report.explain.contains("tools/summarizer-skills"),
+        "{}",
+        report.explain
     );
-    let transcript = report["transcript"].as_str().unwrap_or_default();
-    assert!(
-        transcript.contains("agentnet demo: every expected outcome happened"),
-        "{transcript}"
-    );
-}
-
-/// Runs hack/demo.sh with the binaries this test run uses; returns its JSON report.
-fn run_demo() -> Value {
-    let sidecar = sidecar_binary().unwrap();
-    let webhook = webhook_binary().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("report.json");
-    let output = dir.path().join("demo.out");
-    let mut child = Command::new(repo_root().join("hack/demo.sh"))
-        .env("AGENTNET_DEMO_REPORT", &report)
-        .env("AGENTNET_SIDECAR_BIN", sidecar)
-        .env("AGENTNET_WEBHOOK_BIN", webhook)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&output).unwrap())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + DEMO_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            // SIGKILL: the demo's reaper still stops its processes and control plane.
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("hack/demo.sh did not finish within {DEMO_TIMEOUT:?}");
-        }
-        sleep(Duration::from_millis(200));
-    };
-    let transcript = std::fs::read_to_string(&output).unwrap_or_default();
-    assert!(
-        status.success(),
-        "hack/demo.sh failed ({status}):\n{transcript}"
-    );
-    let report = std::fs::read_to_string(&report).unwrap();
-    serde_json::from_str(&report).unwrap()
 }
 
 /// `agentnet_requests_total` samples by (backend, method, decision).

@@ -128,7 +128,10 @@ fn expected_volumes() -> Value {
 
 fn assert_sidecar(sidecar: &Value, webhook: &LocalWebhook) {
     assert_eq!(sidecar["name"], "agentnet-sidecar");
-    assert_eq!(sidecar["image"], "agentnet/agentnet-sidecar:0.1.0");
+    assert_eq!(
+        sidecar["image"],
+        "ghcr.io/agentnet-dev/agentnet-sidecar:0.1.0"
+    );
     assert_eq!(sidecar["restartPolicy"], "Always");
     assert_eq!(env_pairs(sidecar), expected_sidecar_env(webhook));
     assert_eq!(

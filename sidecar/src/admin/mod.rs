@@ -2,6 +2,7 @@
 //! (Prometheus), `/config`, `/explain` and `/identity` (the workload certificate in
 //! use: SPIFFE ID, serial, validity; never the key).
 
+pub mod client;
 mod view;
 
 use std::sync::Arc;

@@ -4,21 +4,18 @@
 use std::path::PathBuf;
 
 use agentnet_policy::{Settings, Source, compile};
-use bytes::Bytes;
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::StatusCode;
 
 use super::{ExplainArgs, ExplainError, ExplainQuery, request, to_json};
+use crate::admin::client::AdminError;
 use crate::policy_source::dir::DirSource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error(transparent)]
     Explain(#[from] ExplainError),
-    #[error("asking {addr}: {message}")]
-    Admin { addr: String, message: String },
+    #[error(transparent)]
+    Admin(#[from] AdminError),
     #[error("reading {dir}: {message}")]
     ConfigDir { dir: String, message: String },
 }
@@ -35,30 +32,15 @@ pub async fn run(args: ExplainArgs) -> Result<String, CommandError> {
 }
 
 async fn remote(args: &ExplainArgs) -> Result<String, CommandError> {
-    let addr = args.admin_addr.to_string();
-    let failed = |message: String| CommandError::Admin {
-        addr: addr.clone(),
-        message,
-    };
-    let uri = format!("http://{addr}/explain?{}", query_string(&args.query));
+    let path = format!("/explain?{}", query_string(&args.query));
     let accept = if args.json { JSON } else { TEXT };
-    let req = Request::get(uri).header("accept", accept);
-    let req = req
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| failed(e.to_string()))?;
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let not_running = |e| failed(format!("{e} (is the sidecar running? see --admin-addr)"));
-    let resp = client.request(req).await.map_err(not_running)?;
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    let text = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+    let (status, text) = crate::admin::client::get(args.admin_addr, &path, accept).await?;
     match status {
         StatusCode::OK => Ok(text),
-        _ => Err(failed(format!("{status}: {text}"))),
+        _ => Err(CommandError::Admin(AdminError {
+            addr: args.admin_addr.to_string(),
+            message: format!("{status}: {text}"),
+        })),
     }
 }
 

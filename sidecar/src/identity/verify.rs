@@ -118,6 +118,13 @@ pub fn spiffe_id_of(cert: &X509Certificate<'_>) -> Result<String, SvidError> {
     Ok((*uri).to_owned())
 }
 
+/// When a verified leaf stops being valid (its notAfter).
+pub fn not_after(leaf: &CertificateDer<'_>) -> Result<std::time::SystemTime, SvidError> {
+    let (_, cert) = X509Certificate::from_der(leaf).map_err(|e| SvidError::Parse(e.to_string()))?;
+    let secs = u64::try_from(cert.validity().not_after.timestamp()).unwrap_or(0);
+    Ok(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 /// `spiffe_id(leaf)`, which must equal `expected`.
 pub fn expect_identity(leaf: &CertificateDer<'_>, expected: &str) -> Result<(), SvidError> {
     let found = spiffe_id(leaf)?;

@@ -1,11 +1,14 @@
 //! accept (inbound): TCP, then the mTLS handshake (bounded in time; a client without
 //! an SVID chained to the trust bundle fails here and never reaches HTTP), then HTTP/1.1
-//! or HTTP/2 with the client's SPIFFE ID as every request's source.
+//! or HTTP/2 with the client's SPIFFE ID as every request's source. A connection lives
+//! no longer than the client certificate it was authenticated with: at its notAfter the
+//! connection is closed, so a caller whose certificate expired (its renewals failing)
+//! cannot keep calling over a connection it opened before.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use agentnet_policy::Source;
 use hyper::service::service_fn;
@@ -126,12 +129,18 @@ fn spawn_connection(
             Ok(Err(e)) => return rejected(&shared, peer, &e.to_string()),
             Err(e) => return rejected(&shared, peer, &e),
         };
-        let Some(source) = peer_source(&tls) else {
+        let Some((source, expires)) = peer_source(&tls) else {
             return rejected(&shared, peer, "no SPIFFE ID in the client certificate");
         };
         shared.metrics.handshake(true);
         tracing::debug!(src.spiffe = %source, "inbound connection");
-        serve_http(tls, source, watcher, shared).await;
+        let lifetime = expires
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        let served = serve_http(tls, source.clone(), watcher, shared);
+        if tokio::time::timeout(lifetime, served).await.is_err() {
+            tracing::info!(src.spiffe = %source, "client certificate expired; connection closed");
+        }
     };
     tokio::spawn(task.instrument(tracing::debug_span!("conn", peer = %peer, inbound = true)));
 }
@@ -142,11 +151,13 @@ fn rejected(shared: &Shared, peer: SocketAddr, error: &str) {
     tracing::info!(%peer, error, "inbound handshake rejected");
 }
 
-/// The client's SPIFFE ID (its certificate was verified in the handshake).
-fn peer_source(tls: &TlsStream<TcpStream>) -> Option<Source> {
+/// The client's SPIFFE ID and its certificate's expiry (it was verified in the
+/// handshake).
+fn peer_source(tls: &TlsStream<TcpStream>) -> Option<(Source, SystemTime)> {
     let leaf = tls.get_ref().1.peer_certificates()?.first()?;
     let id = verify::spiffe_id(leaf).ok()?;
-    Source::from_spiffe_id(&id).ok()
+    let expires = verify::not_after(leaf).ok()?;
+    Some((Source::from_spiffe_id(&id).ok()?, expires))
 }
 
 async fn serve_http(tls: TlsStream<TcpStream>, source: Source, watcher: Watcher, shared: Shared) {

@@ -50,7 +50,8 @@ impl DirSource {
     }
 
     /// Re-reads new and changed files and forgets removed ones (blocking I/O: call it
-    /// off the async threads). Returns whether anything changed.
+    /// off the async threads). Returns whether anything changed; the first scan always
+    /// counts as a change.
     ///
     /// After the first scan, a changed file is read only once its stamp has held for a
     /// whole poll interval: a file caught mid-write (an editor or `echo >` truncating
@@ -60,7 +61,9 @@ impl DirSource {
         let present = self.stamps()?;
         let before = self.files.len();
         self.files.retain(|path, _| present.contains_key(path));
-        let mut changed = self.files.len() != before;
+        // The first scan always publishes: an empty directory is a valid, empty policy,
+        // and the sidecar must become ready with it.
+        let mut changed = self.previous.is_none() || self.files.len() != before;
         for (path, stamp) in &present {
             let known = self.files.get(path).is_some_and(|f| f.stamp == *stamp);
             let settled = self

@@ -149,10 +149,26 @@ async fn sidecar_b(ids: &IdentityService, app: &Upstream) -> MeshSidecar {
 /// the server to be B; one request, or the TLS error.
 async fn mtls_call(
     to: SocketAddr,
-    (chain, key): (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
+    credentials: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
     (id, bundle): (&str, &str),
     server_bundle: &str,
 ) -> std::io::Result<Value> {
+    let mut connection = mtls_connect(to, credentials, (id, bundle), server_bundle).await?;
+    connection.call().await
+}
+
+/// An HTTP/1.1 connection over mTLS to B.
+struct MtlsConnection {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    conn: tokio::task::JoinHandle<hyper::Result<()>>,
+}
+
+async fn mtls_connect(
+    to: SocketAddr,
+    (chain, key): (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
+    (id, bundle): (&str, &str),
+    server_bundle: &str,
+) -> std::io::Result<MtlsConnection> {
     let roots = Roots::from_pem(bundle.as_bytes()).unwrap();
     let store = CertStore::new();
     store.publish(Svid::validate(chain, key, id, &roots, SystemTime::now()).unwrap());
@@ -163,24 +179,59 @@ async fn mtls_call(
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(std::io::Error::other)?;
-    let conn = tokio::spawn(conn);
-    let req = Request::post("/mcp")
-        .header("host", "b.agents:8080")
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(Full::new(Bytes::from(add().to_string())))
-        .unwrap();
-    match sender.send_request(req).await {
-        Ok(response) => Ok(read(response).await.json()),
-        // The connection task holds the TLS error (e.g. the server's alert).
-        Err(e) => Err(match conn.await {
-            Ok(Err(conn_error)) => std::io::Error::other(format!("{e}: {conn_error:?}")),
-            _ => std::io::Error::other(format!("{e:?}")),
-        }),
+    Ok(MtlsConnection {
+        sender,
+        conn: tokio::spawn(conn),
+    })
+}
+
+impl MtlsConnection {
+    /// One `add` call on this connection.
+    async fn call(&mut self) -> std::io::Result<Value> {
+        let req = Request::post("/mcp")
+            .header("host", "b.agents:8080")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(Full::new(Bytes::from(add().to_string())))
+            .unwrap();
+        match self.sender.send_request(req).await {
+            Ok(response) => Ok(read(response).await.json()),
+            // The connection task holds the TLS error (e.g. the server's alert).
+            Err(e) => Err(match (&mut self.conn).await {
+                Ok(Err(conn_error)) => std::io::Error::other(format!("{e}: {conn_error:?}")),
+                _ => std::io::Error::other(format!("{e:?}")),
+            }),
+        }
     }
+}
+
+#[tokio::test]
+async fn an_inbound_connection_ends_when_the_client_certificate_expires() {
+    let (ids, app) = (IdentityService::start().await, Upstream::start().await);
+    let b = sidecar_b(&ids, &app).await;
+    let bundle = ids.ca.pem.as_str();
+    // Valid for 3 more seconds.
+    let short = ids.ca.issue(Some(A), 3);
+    let mut connection = mtls_connect(b.inbound.unwrap(), short, (A, bundle), bundle)
+        .await
+        .unwrap();
+    let first = connection.call().await.unwrap();
+    assert_eq!(first["result"]["method"], "tools/call", "{first}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = connection.call().await;
+    assert!(
+        after.is_err(),
+        "a request after the expiry was served: {after:?}"
+    );
+    assert_eq!(
+        app.seen(),
+        1,
+        "only the call before the expiry reached the app"
+    );
+    b.stop().await;
 }
 
 #[tokio::test]

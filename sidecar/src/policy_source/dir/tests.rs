@@ -86,3 +86,32 @@ fn a_file_caught_mid_write_is_read_only_once_it_settles() {
     );
     assert_eq!(source.snapshot().backends.len(), 2);
 }
+
+#[test]
+fn an_empty_directory_is_a_change_on_the_first_scan_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = DirSource::new(dir.path().to_owned());
+    assert!(source.scan().unwrap(), "an empty policy is published once");
+    assert!(source.snapshot().backends.is_empty());
+    assert!(!source.scan().unwrap());
+}
+
+#[tokio::test]
+async fn a_sidecar_with_an_empty_directory_becomes_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = agentnet_policy::Settings::default();
+    let state = crate::policy_source::PolicyState::new(&settings);
+    let publisher = Publisher::new(state.clone(), settings);
+    let task = tokio::spawn(run(
+        DirSource::new(dir.path().to_owned()),
+        publisher,
+        Duration::from_millis(10),
+    ));
+    let mut generation = state.subscribe();
+    tokio::time::timeout(Duration::from_secs(5), generation.changed())
+        .await
+        .expect("published within 5 s")
+        .unwrap();
+    assert!(state.is_synced());
+    task.abort();
+}
