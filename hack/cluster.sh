@@ -170,6 +170,7 @@ up() {
   # Service, whose endpoint (the node's address) the API server maintains itself.
   local -a mode_flags
   if ((node)); then
+    # shellcheck disable=SC2054 # the commas are inside flag values
     mode_flags=(--bind-address=0.0.0.0 --advertise-address="$NODE_IP" --endpoint-reconciler-type=lease
       --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction
       --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt"

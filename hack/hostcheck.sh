@@ -33,6 +33,7 @@ state() {
   echo "## cgroups"
   ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null || true
   echo "## processes"
+  # shellcheck disable=SC2009 # every process by name, not one pattern's pids
   ps -eo comm= | grep -E '^(etcd|kube-apiserver|kubelet|kube-proxy|kube-scheduler|kube-controller|containerd|containerd-shim|coredns|pause|agentnet-)' | sort || true
 }
 

@@ -241,6 +241,9 @@ build() {
   log "building image $ref with $TOOL"
   build_archive "$name" "$ref" "$ctx" "$out"
   log "built $ref: $(du -h "$out" | cut -f1) ($out)"
+  # Older builds of the same image are superseded.
+  local old
+  for old in "$IMAGES/$name"-*.tar; do [[ $old == "$out" ]] || rm -f "$old"; done
   echo "$out"
 }
 

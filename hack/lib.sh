@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # settings read by the scripts that source this file
 # Shared settings for hack/ scripts: pinned versions and the cache layout.
 # Sourced, never executed.
 

@@ -75,7 +75,7 @@ check() {
 
 # --- up -------------------------------------------------------------------------------
 
-N="" BIN="" NODEBIN="" KCFG_PORT=""
+N="" BIN="" NODEBIN=""
 alive() { [[ -f "$N/$1.pid" ]] && kill -0 "$(cat "$N/$1.pid")" 2>/dev/null; }
 
 # start NAME COMMAND...: a process of the node, in its own session, logging to NAME.log.

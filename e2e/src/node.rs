@@ -111,6 +111,10 @@ async fn install_once() -> Result<Install> {
     };
     let chart = repo_root().join("charts/agentnet");
     let chart = chart.to_string_lossy();
+    let reinstall = cp
+        .helm(&["status", RELEASE, "-n", NAMESPACE])?
+        .status
+        .success();
     let out = cp.helm(&[
         "upgrade",
         "--install",
@@ -132,6 +136,20 @@ async fn install_once() -> Result<Install> {
             .map(|o| output_text(&o))
             .unwrap_or_default();
         bail!("helm install failed: {}\n{state}", output_text(&out));
+    }
+    if reinstall {
+        // A cluster kept between runs (AGENTNET_E2E_NODE_KUBECONFIG): the images were
+        // just imported again under the same tags, so restart onto them.
+        let deployment = format!("deployment/{WEBHOOK_DEPLOYMENT}");
+        cp.kubectl_ok(&["-n", NAMESPACE, "rollout", "restart", &deployment])?;
+        cp.kubectl_ok(&[
+            "-n",
+            NAMESPACE,
+            "rollout",
+            "status",
+            &deployment,
+            "--timeout=120s",
+        ])?;
     }
     Ok(Install {
         release: RELEASE,

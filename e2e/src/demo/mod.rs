@@ -409,7 +409,7 @@ impl<'a> Demo<'a> {
         self.t.check(
             Outcome::GetSumAllowed,
             sum == "The sum of 2 and 3 is 5.",
-            format!("get-sum {{a: 2, b: 3}} answered: {sum}"),
+            format!("get-sum {{a: 2, b: 3}} answered: {}", plain(&sum)),
         );
         let (code, policy) = (
             at(&res, "results.2.error.code"),
@@ -419,8 +419,9 @@ impl<'a> Demo<'a> {
             Outcome::EchoDenied,
             code == 403 && policy == "tools/everything-tools",
             format!(
-                "echo denied: JSON-RPC error {code} {} data.policy {policy}",
-                at(&res, "results.2.error.message")
+                "echo denied: JSON-RPC error {code} \"{}\" data.policy {}",
+                plain(&at(&res, "results.2.error.message")),
+                plain(&policy)
             ),
         );
         let why = pods::exec_ok(
@@ -444,8 +445,9 @@ impl<'a> Demo<'a> {
             Outcome::EchoRuleNamed,
             rule == "demo-agent-tools",
             format!(
-                "the rule that did not admit it (explain): {rule}: {}",
-                at(&why, "steps.0.outcome")
+                "the rule that did not admit it (explain): {}: {}",
+                plain(&rule),
+                plain(&at(&why, "steps.0.outcome"))
             ),
         );
         let py_tools = "http://127.0.0.1:15001/backends/tools/py-tools/mcp";
@@ -469,7 +471,7 @@ impl<'a> Demo<'a> {
         self.t.check(
             Outcome::PyAddAllowed,
             added == "5",
-            format!("add {{a: 2, b: 3}} answered: {added}"),
+            format!("add {{a: 2, b: 3}} answered: {}", plain(&added)),
         );
         let (code, policy) = (
             at(&res, "results.2.error.code"),
@@ -478,7 +480,7 @@ impl<'a> Demo<'a> {
         self.t.check(
             Outcome::PySecretDenied,
             code == 403 && policy == "tools/py-tools",
-            format!("get-secret denied: error {code}, policy {policy}"),
+            format!("get-secret denied: error {code}, policy {}", plain(&policy)),
         );
         Ok(())
     }
@@ -540,7 +542,7 @@ impl<'a> Demo<'a> {
         self.t.check(
             Outcome::EchoAllowedAfterEdit,
             echoed == "Echo: hello",
-            format!("echo {{message: hello}} now answered: {echoed}"),
+            format!("echo {{message: hello}} now answered: {}", plain(&echoed)),
         );
         Ok(())
     }
@@ -568,14 +570,17 @@ impl<'a> Demo<'a> {
             skills == serde_json::json!(["summarize", "translate"]),
             format!(
                 "agent card fetched through the sidecar: {}, skills {skills}",
-                at(&res, "card.name")
+                plain(&at(&res, "card.name"))
             ),
         );
         let text = at(&res, "texts.-1");
         self.t.check(
             Outcome::A2aSummarizeAllowed,
             res["ok"] == true && text == "skill=summarize text=agentnet mediates agent calls",
-            format!("SendMessage, skill summarize: answered {text}"),
+            format!(
+                "SendMessage, skill summarize: answered \"{}\"",
+                plain(&text)
+            ),
         );
         let before = self.summarizer_requests().await?;
         self.t.shows(&format!(
@@ -801,6 +806,11 @@ pub fn at(value: &Value, path: &str) -> Value {
         };
     }
     v.clone()
+}
+
+/// A JSON value for the transcript: strings without their quotes.
+fn plain(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
 }
 
 fn truncate(text: &str, max: usize) -> String {
