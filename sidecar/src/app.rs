@@ -13,22 +13,22 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admin::{self, Admin};
 use crate::config::{
     Config, ExtensionsConfig, IdentityConfig, LimitsConfig, OutboundDefault, PortItem,
 };
-use crate::extauth::ExternalAuth;
-use crate::forward::Forwarder;
-use crate::identify::Routing;
 use crate::identity::LocalIdentity;
+use crate::listeners::admin::{self, Admin};
+use crate::listeners::outbound;
 use crate::metrics::Metrics;
-use crate::outbound::connect::Tunnels;
-use crate::outbound::listener;
 use crate::policy_source::{PolicyState, Publisher, dir};
-use crate::proxy::{Limits, Proxy, until_set};
-use crate::ratelimit::{GlobalStore, RateLimiter};
 use crate::ready::Ready;
-use crate::trace::Tracer;
+use crate::request::connect::Tunnels;
+use crate::request::extauth::ExternalAuth;
+use crate::request::forward::Forwarder;
+use crate::request::identify::Routing;
+use crate::request::proxy::{Limits, Proxy, until_set};
+use crate::request::ratelimit::{GlobalStore, RateLimiter};
+use crate::request::trace::Tracer;
 
 mod mesh;
 
@@ -273,14 +273,14 @@ impl Serving {
     async fn run(self) -> Result<()> {
         let Serving {
             mut launch,
-            listeners: (outbound, admin_listener),
+            listeners: (outbound_listener, admin_listener),
             stop,
         } = self;
         let ready = launch.admin.ready.clone();
         let (admin_stop, admin_task) = serve_admin(admin_listener, launch.admin);
         let inbound = launch.mesh.serve(stop.clone());
         ready.serving();
-        let connections = listener::serve(outbound, launch.proxy.clone(), stop).await;
+        let connections = outbound::serve(outbound_listener, launch.proxy.clone(), stop).await;
         ready.draining();
         let deadline = launch.drain_timeout;
         tokio::join!(

@@ -120,7 +120,7 @@ pub struct ExtensionsConfig {
     pub extauth_timeout: Duration,
 
     /// Rate-limit buckets kept at most (one per limit and distinct key).
-    #[arg(long, env = "AGENTNET_RATE_LIMIT_MAX_KEYS", default_value_t = crate::ratelimit::DEFAULT_MAX_KEYS)]
+    #[arg(long, env = "AGENTNET_RATE_LIMIT_MAX_KEYS", default_value_t = crate::request::ratelimit::DEFAULT_MAX_KEYS)]
     pub rate_limit_max_keys: usize,
 
     /// Redis for `Global` rate limits (`redis://host:6379`), shared by every sidecar;

@@ -10,7 +10,7 @@ use clap::Args;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::admin::client::{AdminError, get};
+use crate::listeners::admin::client::{AdminError, get};
 
 #[derive(Clone, Debug, Args)]
 pub struct StatusArgs {

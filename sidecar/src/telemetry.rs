@@ -9,8 +9,8 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
-use crate::audit;
 use crate::config::{LogConfig, LogFormat};
+use crate::request::audit;
 
 /// Installs the global subscriber.
 pub fn init(log: &LogConfig) -> Result<(), tracing_subscriber::filter::ParseError> {

@@ -15,9 +15,10 @@ use tokio::task::JoinHandle;
 
 use super::Parts;
 use crate::identity::{CertStore, LocalIdentity, Workload};
-use crate::inbound::{Inbound, InboundTarget};
+use crate::listeners::inbound::Inbound;
 use crate::policy_source::PolicyState;
-use crate::proxy::Proxy;
+use crate::request::inbound::InboundTarget;
+use crate::request::proxy::Proxy;
 use crate::tls::Mesh;
 use crate::tls::mesh::Credentials;
 
@@ -89,5 +90,5 @@ pub(super) async fn drain(task: Option<JoinHandle<GracefulShutdown>>, deadline: 
         Some(task) => task.await.ok(),
         None => None,
     };
-    crate::inbound::drain(connections, deadline).await;
+    crate::listeners::inbound::drain(connections, deadline).await;
 }

@@ -7,7 +7,7 @@ use agentnet_policy::{Settings, Source, compile};
 use http::StatusCode;
 
 use super::{ExplainArgs, ExplainError, ExplainQuery, request, to_json};
-use crate::admin::client::AdminError;
+use crate::listeners::admin::client::AdminError;
 use crate::policy_source::dir::DirSource;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,8 @@ pub async fn run(args: ExplainArgs) -> Result<String, CommandError> {
 async fn remote(args: &ExplainArgs) -> Result<String, CommandError> {
     let path = format!("/explain?{}", query_string(&args.query));
     let accept = if args.json { JSON } else { TEXT };
-    let (status, text) = crate::admin::client::get(args.admin_addr, &path, accept).await?;
+    let (status, text) =
+        crate::listeners::admin::client::get(args.admin_addr, &path, accept).await?;
     match status {
         StatusCode::OK => Ok(text),
         _ => Err(CommandError::Admin(AdminError {

@@ -14,7 +14,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::identify::backend_authority;
+use crate::request::identify::backend_authority;
 
 mod command;
 

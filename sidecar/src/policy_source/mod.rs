@@ -6,4 +6,4 @@ pub mod kube;
 pub mod manifest;
 pub mod publish;
 
-pub use publish::{PolicyState, Problem, Publisher};
+pub use publish::{PolicyState, Publisher};

@@ -18,10 +18,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::peers::Peer;
-use crate::body::ProxyBody;
-use crate::forward::{UpstreamError, classify};
 use crate::identity::{CertStore, TrustStore};
 use crate::policy_source::PolicyState;
+use crate::request::body::ProxyBody;
+use crate::request::forward::{UpstreamError, classify};
 
 type PeerClient = Client<HttpsConnector<HttpConnector>, ProxyBody>;
 

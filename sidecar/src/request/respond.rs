@@ -9,12 +9,12 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::body::{self, BoxError, ProxyBody};
-use crate::codec::{CodecError, jsonrpc};
-use crate::filter::FilterError;
-use crate::forward::UpstreamError;
-use crate::identify::RouteError;
-use crate::outbound::destination::TargetError;
+use crate::request::body::{self, BoxError, ProxyBody};
+use crate::request::codec::{CodecError, jsonrpc};
+use crate::request::destination::TargetError;
+use crate::request::filter::FilterError;
+use crate::request::forward::UpstreamError;
+use crate::request::identify::RouteError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {

@@ -134,7 +134,7 @@ async fn rewrites_only_the_list_event_of_a_stream_as_events_arrive() {
         list(json!(5))
     ));
     let third = body.frame().await.unwrap().unwrap().into_data().unwrap();
-    let data = crate::codec::sse::data(&third).unwrap();
+    let data = crate::request::codec::sse::data(&third).unwrap();
     assert_eq!(tools(&serde_json::from_str(&data).unwrap()), ["add"]);
     assert!(third.starts_with(b"event: message\n"));
     assert_eq!(

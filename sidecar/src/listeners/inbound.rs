@@ -21,10 +21,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::Instrument;
 
-use super::InboundTarget;
 use crate::identity::metrics::IdentityMetrics;
 use crate::identity::{Workload, verify};
-use crate::proxy::Proxy;
+use crate::request::inbound::InboundTarget;
+use crate::request::proxy::Proxy;
 
 /// A client has this long to complete its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,7 +105,7 @@ impl Inbound {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
-                () = crate::proxy::until_set(&mut shutdown) => break,
+                () = crate::request::proxy::until_set(&mut shutdown) => break,
             }
         }
         graceful
@@ -164,7 +164,9 @@ async fn serve_http(tls: TlsStream<TcpStream>, source: Source, watcher: Watcher,
     let service = service_fn(move |req| {
         let Shared { proxy, target, .. } = shared.clone();
         let source = source.clone();
-        async move { Ok::<_, Infallible>(super::handle(proxy, target, source, req).await) }
+        async move {
+            Ok::<_, Infallible>(crate::request::inbound::handle(proxy, target, source, req).await)
+        }
     });
     let builder = auto::Builder::new(TokioExecutor::new());
     let connection = builder

@@ -20,8 +20,8 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::body::{self, BoxError, ProxyBody, ReadError};
-use crate::codec::sse::Splitter;
+use crate::request::body::{self, BoxError, ProxyBody, ReadError};
+use crate::request::codec::sse::Splitter;
 
 /// What filtering one list response needs.
 #[derive(Debug)]
@@ -168,13 +168,14 @@ impl ListFilter {
 
     /// One SSE event: rewritten if it carries the list response. Returns whether it did.
     fn event(&self, event: Bytes) -> Result<(Bytes, bool), FilterError> {
-        let Some(data) = crate::codec::sse::data(&event) else {
+        let Some(data) = crate::request::codec::sse::data(&event) else {
             return Ok((event, false));
         };
         match self.rewrite(&data)? {
-            Rewrite::Filtered(filtered) => {
-                Ok((crate::codec::sse::with_data(&event, &filtered), true))
-            }
+            Rewrite::Filtered(filtered) => Ok((
+                crate::request::codec::sse::with_data(&event, &filtered),
+                true,
+            )),
             Rewrite::NoObject | Rewrite::OtherMessage => Ok((event, false)),
         }
     }

@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use crate::extauth::ExternalAuth;
-use crate::forward::Forwarder;
-use crate::identify::Routing;
 use crate::identity::LocalIdentity;
 use crate::metrics::Metrics;
-use crate::outbound::connect::Tunnels;
 use crate::policy_source::PolicyState;
-use crate::ratelimit::RateLimiter;
-use crate::trace::Tracer;
+use crate::request::connect::Tunnels;
+use crate::request::extauth::ExternalAuth;
+use crate::request::forward::Forwarder;
+use crate::request::identify::Routing;
+use crate::request::ratelimit::RateLimiter;
+use crate::request::trace::Tracer;
 
 #[derive(Debug)]
 pub struct Proxy {

@@ -12,17 +12,17 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use opentelemetry::trace::SpanKind;
 
-use crate::audit::Record;
-use crate::body::{self, ProxyBody, ReadError};
-use crate::codec::{self, Call};
-use crate::decide;
-use crate::filter::{self, ListFilter};
-use crate::forward::{self, Upstream, UpstreamError};
-use crate::identify::{self, BackendRoute, PassthroughRoute, Route};
-use crate::outbound::connect;
-use crate::outbound::destination::{self, Target};
-use crate::proxy::Proxy;
-use crate::respond::ProxyError;
+use crate::request::audit::Record;
+use crate::request::body::{self, ProxyBody, ReadError};
+use crate::request::codec::{self, Call};
+use crate::request::connect;
+use crate::request::decide;
+use crate::request::destination::{self, Target};
+use crate::request::filter::{self, ListFilter};
+use crate::request::forward::{self, Upstream, UpstreamError};
+use crate::request::identify::{self, BackendRoute, PassthroughRoute, Route};
+use crate::request::proxy::Proxy;
+use crate::request::respond::ProxyError;
 
 /// Serves one request; never fails (a failure is a response).
 pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<ProxyBody> {

@@ -9,10 +9,10 @@ use std::time::{Instant, SystemTime};
 use agentnet_policy::{Backend, Decision, Protocol};
 use http::Method;
 
-use crate::codec::Call;
-use crate::identify::Passthrough;
 use crate::metrics::{Metrics, RequestLabels, label_method};
-use crate::trace::{Finish, RequestTrace};
+use crate::request::codec::Call;
+use crate::request::identify::Passthrough;
+use crate::request::trace::{Finish, RequestTrace};
 
 pub const TARGET: &str = "agentnet::audit";
 

@@ -23,7 +23,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rustls::RootCertStore;
 
-use crate::body::ProxyBody;
+use crate::request::body::ProxyBody;
 use crate::tls::Mesh;
 
 mod headers;

@@ -130,12 +130,9 @@ impl RateLimiter {
     }
 
     /// Buckets held now.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.buckets.lock().map_or(0, |b| b.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn make_room(

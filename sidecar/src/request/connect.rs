@@ -16,13 +16,13 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
 
-use crate::audit::Record;
-use crate::body::{self, ProxyBody};
-use crate::decide::{deciding_policy, denied, facts};
-use crate::forward::{Upstream, UpstreamError};
-use crate::identify::BackendRoute;
-use crate::proxy::Proxy;
-use crate::respond::{Denial, ProxyError};
+use crate::request::audit::Record;
+use crate::request::body::{self, ProxyBody};
+use crate::request::decide::{deciding_policy, denied, facts};
+use crate::request::forward::{Upstream, UpstreamError};
+use crate::request::identify::BackendRoute;
+use crate::request::proxy::Proxy;
+use crate::request::respond::{Denial, ProxyError};
 
 /// Open tunnels, so shutdown can wait for them and then close them.
 #[derive(Debug)]
@@ -155,7 +155,7 @@ async fn splice(
                 tracing::debug!(error = %e, "tunnel ended with an error");
             }
         }
-        () = crate::proxy::until_set(&mut close) => tracing::debug!("tunnel closed at shutdown"),
+        () = crate::request::proxy::until_set(&mut close) => tracing::debug!("tunnel closed at shutdown"),
     }
 }
 

@@ -4,7 +4,7 @@
 use agentnet_policy::{Backend, Destination, HttpRequest, Index};
 
 use crate::config::OutboundDefault;
-use crate::outbound::destination::{Target, upstream_path};
+use crate::request::destination::{Target, upstream_path};
 
 /// What the outbound settings say about destinations.
 #[derive(Clone, Debug)]

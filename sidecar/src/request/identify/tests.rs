@@ -1,5 +1,5 @@
 use super::*;
-use crate::outbound::destination::Target;
+use crate::request::destination::Target;
 use crate::testing::{BACKENDS, index};
 
 fn routing(default: OutboundDefault) -> Routing {

@@ -6,8 +6,6 @@
 //! selects this pod) with the outbound path's own stages (parse, decide, forward,
 //! filter, audit), then forwarded to the app at `--inbound-forward`.
 
-mod listener;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -16,18 +14,16 @@ use http::request::Parts;
 use http::{Method, Request, Response, header};
 use hyper::body::Incoming;
 
-use crate::audit::Record;
-use crate::body::ProxyBody;
 use crate::config::InboundBackend;
-use crate::decide::denied;
-use crate::forward::LocalApp;
-use crate::identify::{BackendRoute, RouteError, backend_authority};
-use crate::outbound::destination::check_path;
-use crate::pipeline;
-use crate::proxy::Proxy;
-use crate::respond::{Denial, ProxyError};
-
-pub use listener::{Inbound, drain};
+use crate::request::audit::Record;
+use crate::request::body::ProxyBody;
+use crate::request::decide::denied;
+use crate::request::destination::check_path;
+use crate::request::forward::LocalApp;
+use crate::request::identify::{BackendRoute, RouteError, backend_authority};
+use crate::request::pipeline;
+use crate::request::proxy::Proxy;
+use crate::request::respond::{Denial, ProxyError};
 
 /// What inbound calls are decided by and where allowed ones go.
 #[derive(Clone, Debug)]

@@ -12,8 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::pipeline;
-use crate::proxy::Proxy;
+use crate::request::pipeline;
+use crate::request::proxy::Proxy;
 
 /// Accepts until `shutdown` turns true, then stops accepting and hands back the
 /// connections still open, for the caller to drain.
@@ -34,7 +34,7 @@ pub async fn serve(
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             },
-            () = crate::proxy::until_set(&mut shutdown) => break,
+            () = crate::request::proxy::until_set(&mut shutdown) => break,
         }
     }
     graceful

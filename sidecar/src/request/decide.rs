@@ -8,13 +8,13 @@ use bytes::Bytes;
 use http::request::Parts;
 use opentelemetry::trace::SpanKind;
 
-use crate::audit::Record;
-use crate::codec::Call;
-use crate::extauth::{Allowed, CheckInput, ExternalAuthError};
-use crate::identify::BackendRoute;
-use crate::proxy::Proxy;
-use crate::ratelimit::Refusal;
-use crate::respond::{Denial, ProxyError, RateLimited};
+use crate::request::audit::Record;
+use crate::request::codec::Call;
+use crate::request::extauth::{Allowed, CheckInput, ExternalAuthError};
+use crate::request::identify::BackendRoute;
+use crate::request::proxy::Proxy;
+use crate::request::ratelimit::Refusal;
+use crate::request::respond::{Denial, ProxyError, RateLimited};
 
 /// The agent's identity, the backend, the HTTP request as the server will see it, and
 /// the parsed message.
@@ -33,8 +33,8 @@ pub fn facts(
         }
     }
     // Inbound (mTLS) requests carry their caller's verified identity.
-    let source =
-        crate::inbound::PeerSource::of(parts).unwrap_or_else(|| proxy.identity.source().clone());
+    let source = crate::request::inbound::PeerSource::of(parts)
+        .unwrap_or_else(|| proxy.identity.source().clone());
     Ok(Request::new(
         source,
         route.backend.id().clone(),
