@@ -32,9 +32,10 @@ TOOL=${AGENTNET_IMAGE_TOOL:-buildah}
 APP_VERSION=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$REPO_ROOT/charts/agentnet/Chart.yaml")
 REGISTRY=${AGENTNET_IMAGE_REGISTRY:-ghcr.io/agentnet-dev}
 TAG=${AGENTNET_IMAGE_TAG:-$APP_VERSION}
-# The UID the chart runs the sidecar and the webhook as (values sidecar.uid, and the
-# Deployment's securityContext).
+# The UIDs the chart runs the webhook (its Deployment's securityContext) and the
+# sidecar (value sidecar.uid, which the capture rules exempt) as.
 NONROOT_UID=65532
+SIDECAR_UID=15000
 
 ref_of() { # image name -> reference
   case $1 in
@@ -78,15 +79,15 @@ copy_libs() { # ROOTFS FILE: the libraries FILE needs (ELF interpreter included)
   done < <(ldd "$file" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
 }
 
-# base_files ROOTFS: CA roots and a passwd/group naming the non-root user.
+# base_files ROOTFS [UID NAME]: CA roots and a passwd/group naming the non-root user.
 base_files() {
-  local rootfs=$1
+  local rootfs=$1 uid=${2:-$NONROOT_UID} name=${3:-nonroot}
   mkdir -p "$rootfs/etc/ssl/certs" "$rootfs/tmp"
   chmod 1777 "$rootfs/tmp"
   cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"
-  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%s:%s:nonroot:/home/nonroot:/sbin/nologin\n' \
-    "$NONROOT_UID" "$NONROOT_UID" >"$rootfs/etc/passwd"
-  printf 'root:x:0:\nnonroot:x:%s:\n' "$NONROOT_UID" >"$rootfs/etc/group"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\n%s:x:%s:%s:%s:/home/%s:/sbin/nologin\n' \
+    "$name" "$uid" "$uid" "$name" "$name" >"$rootfs/etc/passwd"
+  printf 'root:x:0:\n%s:x:%s:\n' "$name" "$uid" >"$rootfs/etc/group"
 }
 
 # iptables (the nf_tables variant) with its extensions: the sidecar's `init` runs
@@ -126,9 +127,13 @@ context_agentnet() { # NAME CONTEXT
   local bin
   bin=$(target_dir)/release/$name
   [[ -x $bin ]] || die "cargo did not produce $bin"
-  base_files "$ctx/rootfs"
+  if [[ $name == agentnet-sidecar ]]; then
+    base_files "$ctx/rootfs" "$SIDECAR_UID" agentnet
+    add_iptables "$ctx/rootfs"
+  else
+    base_files "$ctx/rootfs"
+  fi
   copy_with_libs "$ctx/rootfs" /usr/local/bin "$bin"
-  [[ $name == agentnet-sidecar ]] && add_iptables "$ctx/rootfs"
   cp "$REPO_ROOT/images/$name.Containerfile" "$ctx/Containerfile"
 }
 

@@ -31,6 +31,12 @@ pub mod annotation {
     pub const INBOUND_BACKEND: &str = "agentnet.dev/inbound-backend";
     /// The app's port in the pod that allowed inbound calls are forwarded to.
     pub const INBOUND_PORT: &str = "agentnet.dev/inbound-port";
+    /// How the app's traffic reaches the sidecar: `iptables` (the default: an init
+    /// container redirects every outbound TCP connection) or `proxy-env` (only
+    /// `HTTP_PROXY` and `/backends/`, for clusters that forbid `NET_ADMIN`).
+    pub const CAPTURE: &str = "agentnet.dev/capture";
+    /// Comma-separated CIDRs the capture rules never redirect.
+    pub const EXCLUDE_OUTBOUND_CIDRS: &str = "agentnet.dev/exclude-outbound-cidrs";
 
     /// Written by the webhook: `true` once the sidecar is injected.
     pub const INJECTED: &str = "agentnet.dev/injected";
@@ -40,6 +46,11 @@ pub mod annotation {
 
 /// Name of the injected sidecar container.
 pub const SIDECAR_CONTAINER: &str = "agentnet-sidecar";
+/// Name of the init container that installs the capture rules (`agentnet-sidecar init`).
+pub const INIT_CONTAINER: &str = "agentnet-init";
+/// The sidecar's UID. The capture rules exempt its connections (that is how its own
+/// upstream calls are not redirected back to it), so no app container may run as it.
+pub const PROXY_UID: u32 = 15000;
 /// Audience of the projected ServiceAccount token the sidecar presents.
 pub const TOKEN_AUDIENCE: &str = "agentnet";
 /// Default SPIFFE trust domain.
@@ -81,6 +92,9 @@ pub mod env {
     pub const INBOUND_BACKEND: &str = "AGENTNET_INBOUND_BACKEND";
     /// `ip:port` of the app in the pod that the inbound listener forwards allowed calls to.
     pub const INBOUND_FORWARD: &str = "AGENTNET_INBOUND_FORWARD";
+    /// `iptables` when the pod's capture rules redirect connections to the outbound
+    /// listener (which then reads their original destination), `proxy-env` otherwise.
+    pub const CAPTURE: &str = "AGENTNET_CAPTURE";
 }
 
 /// Service annotations: the pods behind the Service run an agentnet sidecar, so callers'

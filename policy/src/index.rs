@@ -2,11 +2,13 @@
 //! policies in upstream's order, the CEL engine, the status report and a generation.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::fmt;
 use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
 
+use crate::authority::{Authority, Host};
 use crate::cel::{CelEngine, Needs};
 use crate::compile::Settings;
 use crate::ratelimit::RateLimit;
@@ -22,6 +24,10 @@ pub struct Index {
     pub(crate) by_name: HashMap<BackendRef, usize>,
     /// `(host, port)`: Service FQDNs and cluster IPs, external hostnames.
     pub(crate) by_authority: HashMap<(String, u16), usize>,
+    /// Addresses a connection may be sent to: Services' cluster IPs with the Service
+    /// port, and their endpoints with the target port. One owned by two backends is
+    /// ambiguous (`None`), and never treated as no backend's.
+    pub(crate) by_address: HashMap<SocketAddr, Option<usize>>,
     pub(crate) cel: CelEngine,
     pub(crate) settings: Settings,
     pub(crate) report: Report,
@@ -52,6 +58,16 @@ pub struct Backend {
 pub enum Protocol {
     Mcp,
     A2a,
+}
+
+/// What an address or name is, to the index.
+#[derive(Clone, Copy, Debug)]
+pub enum Lookup<'i> {
+    Backend(&'i Backend),
+    /// It belongs to more than one backend: requests to it are refused.
+    Ambiguous,
+    /// No backend's.
+    None,
 }
 
 /// Where to send a backend's traffic.
@@ -106,6 +122,28 @@ impl Index {
             _ => return None,
         };
         lookup(&fqdn)
+    }
+
+    /// The backend a canonical authority names: by address (a Service's cluster IP, or
+    /// any of its endpoints) for an IP, by name otherwise.
+    pub fn lookup(&self, authority: &Authority, caller_namespace: &str) -> Lookup<'_> {
+        match &authority.host {
+            Host::Ip(ip) => self.at(SocketAddr::new(*ip, authority.port)),
+            Host::Name(name) => match self.resolve(name, authority.port, caller_namespace) {
+                Some(b) => Lookup::Backend(b),
+                None => Lookup::None,
+            },
+        }
+    }
+
+    /// The backend whose Service has `addr` as its cluster IP and port, or as one of its
+    /// endpoints.
+    pub fn at(&self, addr: SocketAddr) -> Lookup<'_> {
+        match self.by_address.get(&addr) {
+            Some(Some(i)) => Lookup::Backend(&self.backends[*i]),
+            Some(None) => Lookup::Ambiguous,
+            None => Lookup::None,
+        }
     }
 
     /// The backend by namespace and name, as in origin-form `/backends/<ns>/<name>/`.

@@ -44,6 +44,7 @@
 //!
 //! Semantics (upstream's, and every rule agentnet adds) are in `docs/policy.md`.
 
+pub mod authority;
 mod cel;
 mod compile;
 mod decision;
@@ -68,7 +69,7 @@ pub use decision::{
 };
 pub use explain::{Explanation, Outcome, Step};
 pub use filter::{FilterError, Filtered, ListEntries, ListKind};
-pub use index::{Backend, Destination, Endpoint, Index, Protocol};
+pub use index::{Backend, Destination, Endpoint, Index, Lookup, Protocol};
 pub use matcher::Mismatch;
 pub use ratelimit::RateLimit;
 pub use report::{

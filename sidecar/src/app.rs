@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{
-    Config, ExtensionsConfig, IdentityConfig, LimitsConfig, OutboundDefault, PortItem,
+    Capture, Config, ExtensionsConfig, IdentityConfig, LimitsConfig, OutboundDefault, PortItem,
 };
 use crate::identity::LocalIdentity;
 use crate::listeners::admin::{self, Admin};
@@ -46,6 +46,7 @@ pub struct Running {
 
 /// The configuration, grouped by the part of the sidecar that uses it.
 struct Parts {
+    capture: Capture,
     addrs: (SocketAddr, SocketAddr),
     source: PolicySource,
     identity: IdentityConfig,
@@ -67,7 +68,8 @@ enum PolicySource {
 struct Serving {
     launch: Launch,
     /// Outbound, admin.
-    listeners: (TcpListener, TcpListener),
+    /// Outbound (one per address family captured), admin.
+    listeners: (Vec<TcpListener>, TcpListener),
     stop: watch::Receiver<bool>,
 }
 
@@ -100,6 +102,7 @@ pub async fn start(config: Config) -> Result<Running> {
         proxy,
         admin,
         addrs,
+        capture: parts.capture,
         drain_timeout,
         source_task,
         mesh,
@@ -112,16 +115,17 @@ struct Launch {
     proxy: Arc<Proxy>,
     admin: Admin,
     addrs: (SocketAddr, SocketAddr),
+    capture: Capture,
     drain_timeout: Duration,
     source_task: JoinHandle<()>,
     mesh: mesh::MeshParts,
 }
 
-/// Binds both listeners and starts serving on them.
+/// Binds the listeners and starts serving on them.
 async fn launch(launch: Launch) -> Result<Running> {
-    let outbound = bind(launch.addrs.0, "outbound").await?;
+    let outbound = bind_outbound(launch.addrs.0, launch.capture).await?;
     let admin = bind(launch.addrs.1, "admin").await?;
-    let (outbound_addr, admin_addr) = (outbound.local_addr()?, admin.local_addr()?);
+    let (outbound_addr, admin_addr) = (outbound[0].local_addr()?, admin.local_addr()?);
     let policy = launch.admin.policy.clone();
     let inbound_addr = launch
         .mesh
@@ -158,6 +162,7 @@ fn split(config: Config) -> Parts {
         admin_addr,
         outbound_default,
         backend_default,
+        capture,
         exclude_outbound_ports,
         config_dir,
         config_poll_interval,
@@ -178,6 +183,7 @@ fn split(config: Config) -> Parts {
     let addrs = (outbound_addr, admin_addr);
     let outbound = (outbound_default, exclude_outbound_ports);
     Parts {
+        capture,
         mesh,
         extensions,
         audit: log.audit,
@@ -240,6 +246,23 @@ fn rate_limiter(extensions: &ExtensionsConfig) -> Result<RateLimiter> {
     let url = extensions.rate_limit_redis_url.as_deref();
     let global = GlobalStore::new(url).context("--rate-limit-redis-url")?;
     Ok(RateLimiter::new(extensions.rate_limit_max_keys, global))
+}
+
+/// The outbound listener; with iptables capture also on IPv6 loopback, where ip6tables
+/// redirects the pod's IPv6 connections (unless the pod has no IPv6).
+async fn bind_outbound(addr: SocketAddr, capture: Capture) -> Result<Vec<TcpListener>> {
+    let mut listeners = vec![bind(addr, "outbound").await?];
+    if capture == Capture::Iptables && addr.ip() == std::net::Ipv4Addr::LOCALHOST {
+        let v6 = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()));
+        match TcpListener::bind(v6).await {
+            Ok(listener) => listeners.push(listener),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+                tracing::info!("no IPv6 loopback: IPv6 connections are not captured here")
+            }
+            Err(e) => return Err(e).with_context(|| format!("binding the outbound listener {v6}")),
+        }
+    }
+    Ok(listeners)
 }
 
 async fn bind(addr: SocketAddr, which: &str) -> Result<TcpListener> {

@@ -37,6 +37,8 @@ pub enum Command {
     Explain(Box<crate::explain::ExplainArgs>),
     /// Ask a running sidecar whether it is ready, who it is and which policy it enforces.
     Status(crate::status::StatusArgs),
+    /// Install the pod's traffic capture rules (the init container's job), or print them.
+    Init(crate::capture::InitArgs),
 }
 
 /// How the proxy runs.
@@ -61,6 +63,12 @@ pub struct Config {
     #[arg(long, env = env::BACKEND_DEFAULT, value_parser = parse_backend_default, default_value = "allow")]
     #[serde(serialize_with = "serialize_backend_default")]
     pub backend_default: BackendDefault,
+
+    /// How the agent's traffic arrives: `iptables` (the pod's capture rules redirect
+    /// every outbound TCP connection here; its original destination decides) or
+    /// `proxy-env` (only `HTTP_PROXY` and `/backends/` requests).
+    #[arg(long, env = env::CAPTURE, value_enum, default_value_t = Capture::ProxyEnv)]
+    pub capture: Capture,
 
     /// Destination ports passed through without inspection or policy (comma-separated).
     #[arg(long, env = env::EXCLUDE_OUTBOUND_PORTS, value_delimiter = ',', value_parser = parse_port_list_item)]
@@ -197,6 +205,13 @@ pub struct LogConfig {
 pub enum OutboundDefault {
     Allow,
     Deny,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capture {
+    Iptables,
+    ProxyEnv,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]

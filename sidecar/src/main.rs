@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use agentnet_sidecar::config::{Cli, Command, Config};
-use agentnet_sidecar::{app, explain, memory, status, telemetry};
+use agentnet_sidecar::{app, capture, explain, memory, status, telemetry};
 use anyhow::{Context, Result};
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
@@ -11,6 +11,19 @@ use tokio::signal::unix::{SignalKind, signal};
 fn main() -> ExitCode {
     memory::tune_allocator();
     let cli = Cli::parse();
+    // The init container's job runs to completion before anything async exists.
+    if let Some(Command::Init(args)) = cli.command {
+        return match capture::run(args) {
+            Ok(report) => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("agentnet-sidecar init: {e}; the pod must not start without its capture rules");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.run.workers)
         .enable_all()
@@ -28,6 +41,7 @@ fn main() -> ExitCode {
                         .await
                         .map(|out| println!("{out}"))
                         .map_err(Into::into),
+                    Some(Command::Init(_)) => Ok(()),
                     None => run(cli.run).await,
                 }
             })

@@ -9,7 +9,7 @@ use agentnet_api::contract;
 use clap::{Args, Parser, ValueEnum};
 
 use crate::mutate::quantity::Quantity;
-use crate::mutate::tuning::{DefaultAction, LogLevel, parse_cert_lifetime};
+use crate::mutate::tuning::{CaptureMode, DefaultAction, LogLevel, parse_cert_lifetime};
 
 mod identity;
 mod status;
@@ -169,9 +169,15 @@ pub struct SidecarConfig {
     #[arg(long, env = "AGENTNET_SIDECAR_VERSION", default_value = env!("CARGO_PKG_VERSION"))]
     pub sidecar_version: String,
 
-    /// UID and GID the sidecar runs as (never root).
-    #[arg(long, env = "AGENTNET_SIDECAR_UID", default_value_t = 65532, value_parser = clap::value_parser!(i64).range(1..))]
+    /// UID and GID the sidecar runs as (never root). The capture rules exempt this UID,
+    /// so pods whose app containers run as it are refused.
+    #[arg(long, env = "AGENTNET_SIDECAR_UID", default_value_t = i64::from(contract::PROXY_UID), value_parser = clap::value_parser!(i64).range(1..))]
     pub sidecar_uid: i64,
+
+    /// How app traffic reaches the sidecar unless annotated otherwise: `iptables` (an
+    /// init container with NET_ADMIN installs capture rules) or `proxy-env`.
+    #[arg(long, env = "AGENTNET_CAPTURE", value_enum, default_value_t = CaptureMode::Iptables)]
+    pub capture: CaptureMode,
 
     /// Sidecar resources unless annotated otherwise; unset means none (the chart sets
     /// requests 10m/32Mi and a 128Mi memory limit).

@@ -85,7 +85,10 @@ fn pod_with_service_account_volume_and_no_proxy_is_injected() {
     let (patch, pod) = inject(&c);
     insta::assert_json_snapshot!("pod_with_no_proxy_patch", patch);
     let spec = &pod["spec"];
-    assert_eq!(names(&spec["initContainers"]), ["agentnet-sidecar"]);
+    assert_eq!(
+        names(&spec["initContainers"]),
+        ["agentnet-init", "agentnet-sidecar"]
+    );
     let volumes = names(&spec["volumes"]);
     assert!(volumes[0].starts_with("kube-api-access-"), "{volumes:?}");
     assert_eq!(&volumes[1..], ["agentnet-token", "agentnet-trust-bundle"]);
@@ -126,7 +129,10 @@ fn pod_without_volumes_init_containers_or_annotations_is_injected() {
         names(&pod["spec"]["volumes"]),
         ["agentnet-token", "agentnet-trust-bundle"]
     );
-    assert_eq!(names(&pod["spec"]["initContainers"]), ["agentnet-sidecar"]);
+    assert_eq!(
+        names(&pod["spec"]["initContainers"]),
+        ["agentnet-init", "agentnet-sidecar"]
+    );
     assert_eq!(
         pod["metadata"]["annotations"]["agentnet.dev/sidecar-version"],
         "0.1.0"
@@ -148,15 +154,15 @@ fn dry_run_with_annotations_init_containers_and_env_from() {
     let spec = &pod["spec"];
     assert_eq!(
         names(&spec["initContainers"]),
-        ["agentnet-sidecar", "migrate"]
+        ["agentnet-init", "agentnet-sidecar", "migrate"]
     );
-    let sidecar = &spec["initContainers"][0];
+    let sidecar = &spec["initContainers"][1];
     assert_eq!(
         env_value(sidecar, "AGENTNET_LOG"),
         Some("debug"),
         "pod annotation applied"
     );
-    let migrate_no_proxy = env_value(&spec["initContainers"][1], "NO_PROXY").unwrap();
+    let migrate_no_proxy = env_value(&spec["initContainers"][2], "NO_PROXY").unwrap();
     assert!(
         migrate_no_proxy.ends_with(",db.internal,.corp.example"),
         "{migrate_no_proxy}"

@@ -2,6 +2,7 @@
 //! and the destinations they claim (oldest first; a later claim is Conflicted).
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 
 use agentnet_api::v0alpha0::XBackend;
 use k8s_openapi::api::core::v1::Service;
@@ -18,6 +19,7 @@ pub(super) struct Backends {
     pub backends: Vec<Backend>,
     pub reports: Vec<BackendReport>,
     pub by_authority: HashMap<(String, u16), usize>,
+    pub by_address: HashMap<SocketAddr, Option<usize>>,
 }
 
 /// The fields `mcp` and `a2a` share.
@@ -36,6 +38,7 @@ pub(super) fn compile_backends(snapshot: &Snapshot, settings: &Settings) -> Back
         backends: Vec::new(),
         reports: Vec::new(),
         by_authority: HashMap::new(),
+        by_address: HashMap::new(),
     };
     for xb in &order {
         let (backend, report) = compile_backend(xb, snapshot, settings);
@@ -271,6 +274,13 @@ fn claim_destinations(order: &[&XBackend], out: &mut Backends) {
         for k in keys {
             out.by_authority.insert(k, i);
         }
+        for addr in addresses(&out.backends[i]) {
+            // A second owner makes the address ambiguous, never someone else's.
+            out.by_address
+                .entry(addr)
+                .and_modify(|owner| *owner = owner.filter(|o| *o == i))
+                .or_insert(Some(i));
+        }
     }
 }
 
@@ -288,6 +298,29 @@ fn authorities(b: &Backend) -> Vec<(String, u16)> {
             .collect(),
         None => Vec::new(),
     }
+}
+
+/// The addresses connections to a Service backend arrive at: its cluster IP with the
+/// Service port, each endpoint with its port.
+fn addresses(b: &Backend) -> Vec<SocketAddr> {
+    let Some(Destination::Service {
+        port,
+        cluster_ip,
+        endpoints,
+        ..
+    }) = &b.destination
+    else {
+        return Vec::new();
+    };
+    let cluster = cluster_ip
+        .iter()
+        .filter_map(|ip| ip.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, *port));
+    let endpoints = endpoints.iter().filter_map(|e| {
+        let ip = e.address.parse::<IpAddr>().ok()?;
+        Some(SocketAddr::new(ip, e.port))
+    });
+    cluster.chain(endpoints).collect()
 }
 
 fn backend_id(xb: &XBackend) -> BackendRef {

@@ -124,6 +124,7 @@ fn compile_using(snapshot: &Snapshot, settings: &Settings, mut cel: CelCompiler)
         backends: backends.backends,
         by_name,
         by_authority: backends.by_authority,
+        by_address: backends.by_address,
         cel: cel.finish(),
         settings: settings.clone(),
         report: Report {

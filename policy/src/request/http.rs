@@ -70,27 +70,12 @@ impl HttpRequest {
     }
 }
 
-/// `host[:port]` or `[v6]:port` into a normalized host and a port.
+/// `host[:port]` or `[v6]:port` into the canonical host (see [`crate::authority`]) and
+/// a port.
 fn split_authority(authority: &str, default_port: u16) -> Result<(String, u16), RequestError> {
-    let bad = || RequestError::Authority(authority.to_owned());
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        let (v6, after) = rest.split_once(']').ok_or_else(bad)?;
-        (v6, after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    let port = match port {
-        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?,
-        None => default_port,
-    };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok((host, port))
+    let parsed = crate::authority::parse(authority, default_port)
+        .map_err(|_| RequestError::Authority(authority.to_owned()))?;
+    Ok((parsed.host.key(), parsed.port))
 }
 
 // === impl Headers ===

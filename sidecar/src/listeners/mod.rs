@@ -5,3 +5,4 @@
 pub mod admin;
 pub mod inbound;
 pub mod outbound;
+pub mod transparent;

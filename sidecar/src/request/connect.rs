@@ -46,22 +46,20 @@ pub async fn to_backend(
     audit: &mut Record,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     (audit.protocol, audit.method) = ("connect", Some("CONNECT".into()));
-    check(proxy, &parts, route, index, audit)?;
-    let address = match proxy.forward.pick(route.backend) {
-        Some(Upstream::Plain { address }) => address,
+    check(&parts, route, index, audit)?;
+    let address = match &route.upstream {
+        Upstream::Plain { address } => address.clone(),
         // The client speaks TLS to the external host itself, through the tunnel.
-        Some(Upstream::Tls { hostname, port }) => format!("{hostname}:{port}"),
-        Some(Upstream::Passthrough { authority }) => authority,
+        Upstream::Tls { hostname, port } => format!("{hostname}:{port}"),
+        Upstream::Passthrough { authority } => authority.clone(),
         // The peer's inbound port speaks mTLS, which a tunnel from the app cannot.
-        Some(Upstream::Peer { .. }) => return Err(peer_refusal(route.backend, audit)),
-        None => return Err(ProxyError::NoEndpoint(route.backend.id().to_string())),
+        Upstream::Peer { .. } => return Err(peer_refusal(route.backend, audit)),
     };
     tunnel(proxy, parts, address).await
 }
 
 /// The host-level decision; a backend whose rules look inside requests refuses.
 fn check(
-    proxy: &Proxy,
     parts: &Parts,
     route: &BackendRoute<'_>,
     index: &Index,
@@ -74,7 +72,7 @@ fn check(
         audit.denied(policy.clone(), None, reason.clone());
         return Err(denied(Denial::new((None, None), (policy, None), reason)));
     }
-    let decision = index.decide(&facts(proxy, parts, route, Message::None)?);
+    let decision = index.decide(&facts(parts, route, Message::None)?);
     audit.decided(&decision);
     if decision.is_allowed() && decision.external_auth.is_none() {
         return Ok(());
@@ -127,7 +125,7 @@ pub async fn tunnel(
     Ok(response)
 }
 
-async fn connect(address: &str, timeout: Duration) -> Result<TcpStream, ProxyError> {
+pub(crate) async fn connect(address: &str, timeout: Duration) -> Result<TcpStream, ProxyError> {
     let failed = |message: String| {
         let upstream = address.to_owned();
         ProxyError::Upstream(UpstreamError::Connect { upstream, message })
@@ -142,13 +140,26 @@ async fn connect(address: &str, timeout: Duration) -> Result<TcpStream, ProxyErr
 /// Copies both ways until either side closes or shutdown closes every tunnel.
 async fn splice(
     upgrade: OnUpgrade,
-    mut upstream: TcpStream,
+    upstream: TcpStream,
     open: Open,
-    mut close: watch::Receiver<bool>,
+    close: watch::Receiver<bool>,
 ) {
-    let _open = open;
     let Ok(upgraded) = upgrade.await else { return };
-    let mut client = TokioIo::new(upgraded);
+    copy_both_ways(TokioIo::new(upgraded), upstream, open, close).await;
+}
+
+/// A captured connection spliced to its destination, counted as an open tunnel (so
+/// shutdown drains it, then closes it).
+pub(crate) async fn splice_streams(tunnels: &Tunnels, client: TcpStream, upstream: TcpStream) {
+    let (open, close) = (tunnels.open(), tunnels.close.subscribe());
+    copy_both_ways(client, upstream, open, close).await;
+}
+
+async fn copy_both_ways<C>(mut client: C, mut upstream: TcpStream, open: Open, mut close: watch::Receiver<bool>)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let _open = open;
     tokio::select! {
         done = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
             if let Err(e) = done {

@@ -16,10 +16,9 @@ use crate::request::proxy::Proxy;
 use crate::request::ratelimit::Refusal;
 use crate::request::respond::{Denial, ProxyError, RateLimited};
 
-/// The agent's identity, the backend, the HTTP request as the server will see it, and
+/// The caller's identity, the backend, the HTTP request as the server will see it, and
 /// the parsed message.
 pub fn facts(
-    proxy: &Proxy,
     parts: &Parts,
     route: &BackendRoute<'_>,
     message: Message,
@@ -32,11 +31,8 @@ pub fn facts(
             http.headers.append(name.as_str(), value);
         }
     }
-    // Inbound (mTLS) requests carry their caller's verified identity.
-    let source = crate::request::inbound::PeerSource::of(parts)
-        .unwrap_or_else(|| proxy.identity.source().clone());
     Ok(Request::new(
-        source,
+        route.caller.clone(),
         route.backend.id().clone(),
         http,
         message,
@@ -52,7 +48,7 @@ pub async fn authorize(
     (route, call): (&BackendRoute<'_>, &mut Call),
     audit: &mut Record,
 ) -> Result<(Request, Allowed), ProxyError> {
-    let request = facts(proxy, parts, route, std::mem::take(&mut call.message))?;
+    let request = facts(parts, route, std::mem::take(&mut call.message))?;
     let decision = decide(index, &request, audit);
     audit.decided(&decision);
     let checks = Enforce {

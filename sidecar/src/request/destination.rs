@@ -1,6 +1,7 @@
-//! Where a request asks to go, from its request line alone: an absolute-form URI
-//! (`HTTP_PROXY` clients), `/backends/<namespace>/<name>/<rest>` (clients that ignore
-//! `HTTP_PROXY`), or a CONNECT authority.
+//! Where a request asks to go: an absolute-form URI (`HTTP_PROXY` clients),
+//! `/backends/<namespace>/<name>/<rest>` (clients that know the sidecar), a CONNECT
+//! authority, or, on a connection the capture rules redirected, its original
+//! destination with the Host the request names.
 
 use http::Method;
 use http::request::Parts;
@@ -20,6 +21,13 @@ pub enum Target {
     },
     /// `CONNECT host:port`.
     Connect { authority: String },
+    /// A request on a captured connection: where the connection was going (its
+    /// original destination), the Host it names, and the path with its query.
+    Captured {
+        to: std::net::SocketAddr,
+        host: Option<String>,
+        path: String,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +46,8 @@ pub enum TargetError {
         "the path {0:?} has dot segments or encoded separators, which the sidecar does not forward"
     )]
     Path(String),
+    #[error("CONNECT on a captured connection to {0} is refused: the sidecar cannot see inside the tunnel")]
+    CapturedConnect(std::net::SocketAddr),
 }
 
 /// Parses the request line. `/backends/` is recognized in origin form and, for HTTP/2
@@ -65,6 +75,26 @@ pub fn parse(parts: &Parts) -> Result<Target, TargetError> {
     check_path(path)?;
     Ok(Target::Absolute {
         authority: authority.as_str().to_owned(),
+        path: path.to_owned(),
+    })
+}
+
+/// A request on a connection the capture rules redirected from `to`. Its URI authority
+/// (an HTTP/2 `:authority`, or absolute form) or else its Host names the host; the
+/// connection's destination, not that name, decides where it goes.
+pub fn captured(parts: &Parts, to: std::net::SocketAddr) -> Result<Target, TargetError> {
+    if parts.method == Method::CONNECT {
+        return Err(TargetError::CapturedConnect(to));
+    }
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    check_path(path)?;
+    let host = parts.uri.authority().map(|a| a.as_str().to_owned()).or_else(|| {
+        let host = parts.headers.get(http::header::HOST)?;
+        host.to_str().ok().map(str::to_owned)
+    });
+    Ok(Target::Captured {
+        to,
+        host,
         path: path.to_owned(),
     })
 }

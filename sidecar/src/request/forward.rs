@@ -75,14 +75,6 @@ pub struct Forwarder {
     mesh: Option<Mesh>,
 }
 
-/// Set on inbound requests: the app in this pod, every backend's upstream there.
-#[derive(Clone, Copy, Debug)]
-pub struct LocalApp(pub std::net::SocketAddr);
-
-/// Marks an upstream request for a peer sidecar, with the identity it must present.
-#[derive(Clone, Debug)]
-struct PeerTarget(Result<Arc<str>, String>);
-
 // === impl Forwarder ===
 
 impl Forwarder {
@@ -116,16 +108,6 @@ impl Forwarder {
         self.mesh = Some(mesh);
     }
 
-    /// `pick`, except that an inbound request (`LocalApp`) goes to the app.
-    pub fn pick_for(&self, backend: &Backend, extensions: &http::Extensions) -> Option<Upstream> {
-        match extensions.get::<LocalApp>() {
-            Some(LocalApp(app)) => Some(Upstream::Plain {
-                address: app.to_string(),
-            }),
-            None => self.pick(backend),
-        }
-    }
-
     /// The upstream of a backend: for a Service, a ready endpoint (round-robin), over
     /// mTLS on the peer port when the Service is a peer, else its cluster IP; the
     /// external host for `hostname` backends.
@@ -137,6 +119,14 @@ impl Forwarder {
             }),
             service @ Destination::Service { .. } => self.pick_service(service),
         }
+    }
+
+    /// Whether the backend's Service runs peer sidecars (reached only over mTLS).
+    pub fn is_peer(&self, backend: &Backend) -> bool {
+        let Some(Destination::Service { namespace, name, .. }) = backend.destination() else {
+            return false;
+        };
+        self.mesh.as_ref().is_some_and(|m| m.peer(namespace, name).is_some())
     }
 
     fn pick_service(&self, service: &Destination) -> Option<Upstream> {
@@ -169,12 +159,16 @@ impl Forwarder {
         }
     }
 
-    pub async fn send(&self, req: Request<ProxyBody>) -> Result<Response<Incoming>, UpstreamError> {
-        // Only `pick` marks peers, and only with a mesh; without one the request would
+    /// Sends `req` (its URI already `upstream`'s) to `upstream`.
+    pub async fn send(
+        &self,
+        upstream: &Upstream,
+        req: Request<ProxyBody>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        // Only `pick` yields peers, and only with a mesh; without one the request would
         // fail verification against the public roots, never reach the peer in clear.
-        let peer = req.extensions().get::<PeerTarget>().cloned();
-        if let (Some(PeerTarget(identity)), Some(mesh)) = (peer, &self.mesh) {
-            return mesh.send(&identity, req).await;
+        if let (Upstream::Peer { identity, .. }, Some(mesh)) = (upstream, &self.mesh) {
+            return mesh.send(identity, req).await;
         }
         let upstream = req
             .uri()
@@ -268,13 +262,6 @@ impl Upstream {
             Upstream::Passthrough { authority } => format!("http://{authority}{path_and_query}"),
         };
         Uri::try_from(uri.as_str()).map_err(|_| UpstreamError::Uri(uri))
-    }
-
-    /// Marks the request for the mTLS client when this is a peer sidecar.
-    pub fn mark(&self, extensions: &mut http::Extensions) {
-        if let Upstream::Peer { identity, .. } = self {
-            extensions.insert(PeerTarget(identity.clone()));
-        }
     }
 
     /// The Host an external server expects: its name (and port, unless 443).

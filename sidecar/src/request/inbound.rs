@@ -19,8 +19,8 @@ use crate::request::audit::Record;
 use crate::request::body::ProxyBody;
 use crate::request::decide::denied;
 use crate::request::destination::check_path;
-use crate::request::forward::LocalApp;
-use crate::request::identify::{BackendRoute, RouteError, backend_authority};
+use crate::request::forward::Upstream;
+use crate::request::identify::{BackendRoute, BackendTarget, RouteError, backend_authority};
 use crate::request::pipeline;
 use crate::request::proxy::Proxy;
 use crate::request::respond::{Denial, ProxyError};
@@ -30,19 +30,6 @@ use crate::request::respond::{Denial, ProxyError};
 pub struct InboundTarget {
     pub backend: InboundBackend,
     pub app: SocketAddr,
-}
-
-/// The verified SPIFFE identity of an inbound request's caller, as a request extension
-/// (set only here, never from the wire).
-#[derive(Clone, Debug)]
-pub struct PeerSource(pub Source);
-
-// === impl PeerSource ===
-
-impl PeerSource {
-    pub fn of(parts: &Parts) -> Option<Source> {
-        parts.extensions.get::<PeerSource>().map(|p| p.0.clone())
-    }
 }
 
 /// Serves one inbound request from `peer`; never fails (a failure is a response).
@@ -70,7 +57,7 @@ async fn stages(
     audit: &mut Record,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let index = pipeline::synced_index(proxy, audit)?;
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let Some(InboundTarget { backend, app }) = target else {
         return Err(refused(audit));
     };
@@ -78,15 +65,17 @@ async fn stages(
     let unknown = || RouteError::UnknownBackend(format!("{namespace}/{name}"));
     let backend = index.backend(namespace, name).ok_or_else(unknown)?;
     audit.route(backend);
-    let route = route(&parts, backend)?;
-    parts.extensions.insert(PeerSource(peer));
-    parts.extensions.insert(LocalApp(*app));
+    // The caller is the verified peer; every allowed call goes to the app in this pod.
+    let upstream = Upstream::Plain {
+        address: app.to_string(),
+    };
+    let route = BackendRoute::new(target_of(&parts, backend)?, peer, upstream);
     pipeline::to_backend(proxy, &index, (parts, body), &route, audit).await
 }
 
 /// The request as addressed to `backend`: its path (checked as outbound paths are) and
 /// the authority the caller named.
-fn route<'i>(parts: &Parts, backend: &'i Backend) -> Result<BackendRoute<'i>, ProxyError> {
+fn target_of<'i>(parts: &Parts, backend: &'i Backend) -> Result<BackendTarget<'i>, ProxyError> {
     if parts.method == Method::CONNECT {
         let refused = "CONNECT is not served inbound".to_owned();
         return Err(ProxyError::BadRequest(refused));
@@ -95,7 +84,7 @@ fn route<'i>(parts: &Parts, backend: &'i Backend) -> Result<BackendRoute<'i>, Pr
     check_path(path)?;
     let authority = authority(parts).or_else(|| backend_authority(backend));
     let no_address = || RouteError::NoAddress(backend.id().to_string());
-    Ok(BackendRoute {
+    Ok(BackendTarget {
         backend,
         authority: authority.ok_or_else(no_address)?,
         path: path.to_owned(),

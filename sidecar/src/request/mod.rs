@@ -15,6 +15,7 @@ pub mod filter;
 pub mod forward;
 pub mod identify;
 pub mod inbound;
+pub mod opaque;
 pub mod pipeline;
 pub mod proxy;
 pub mod ratelimit;

@@ -2,6 +2,7 @@
 //! filter → audit (the record, emitted when it drops). `stages` lists them in order;
 //! every failure is a `ProxyError` that only `respond` turns into a response.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use agentnet_policy::{Backend, Index};
@@ -20,15 +21,24 @@ use crate::request::decide;
 use crate::request::destination::{self, Target};
 use crate::request::filter::{self, ListFilter};
 use crate::request::forward::{self, Upstream, UpstreamError};
-use crate::request::identify::{self, BackendRoute, PassthroughRoute, Route};
+use crate::request::identify::{self, BackendRoute, BackendTarget, PassthroughRoute, Route};
 use crate::request::proxy::Proxy;
 use crate::request::respond::ProxyError;
 
+/// How a request reached the outbound listener.
+#[derive(Clone, Copy, Debug)]
+pub enum Arrival {
+    /// Sent to the sidecar: `HTTP_PROXY` (absolute form, CONNECT) or `/backends/`.
+    Proxied,
+    /// Redirected by the capture rules from this original destination.
+    Captured(SocketAddr),
+}
+
 /// Serves one request; never fails (a failure is a response).
-pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<ProxyBody> {
+pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>, arrival: Arrival) -> Response<ProxyBody> {
     let mut audit = Record::new(proxy.identity.label(), proxy.metrics.clone(), proxy.audit);
     audit.trace = proxy.tracer.request(req.headers());
-    let response = match stages(&proxy, req, &mut audit).await {
+    let response = match stages(&proxy, req, arrival, &mut audit).await {
         Ok(response) => response,
         Err(e) => failed(&proxy, &mut audit, e),
     };
@@ -39,20 +49,39 @@ pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>) -> Response<Proxy
 async fn stages(
     proxy: &Proxy,
     req: Request<Incoming>,
+    arrival: Arrival,
     audit: &mut Record,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let index = synced_index(proxy, audit)?;
     let (parts, body) = req.into_parts();
-    let target = destination::parse(&parts)?;
+    let target = match arrival {
+        Arrival::Proxied => destination::parse(&parts)?,
+        Arrival::Captured(to) => destination::captured(&parts, to)?,
+    };
     let route = match identify::route(&target, &index, &proxy.routing)? {
         Route::Passthrough(to) => return passthrough(proxy, parts, body, to, audit).await,
         Route::Backend(route) => route,
     };
     audit.route(route.backend);
+    let route = outbound_route(proxy, route)?;
     if matches!(target, Target::Connect { .. }) {
         return connect::to_backend(proxy, parts, &route, &index, audit).await;
     }
     to_backend(proxy, &index, (parts, body), &route, audit).await
+}
+
+/// This agent calling the backend, at the upstream the forwarder picks.
+fn outbound_route<'i>(
+    proxy: &Proxy,
+    target: BackendTarget<'i>,
+) -> Result<BackendRoute<'i>, ProxyError> {
+    let backend = target.backend;
+    let upstream = proxy
+        .forward
+        .pick(backend)
+        .ok_or_else(|| ProxyError::NoEndpoint(backend.id().to_string()))?;
+    let caller = proxy.identity.source().clone();
+    Ok(BackendRoute::new(target, caller, upstream))
 }
 
 /// A request to a known backend: parse → decide → forward → filter. The outbound
@@ -68,7 +97,7 @@ pub(crate) async fn to_backend(
     let facts = (&parts, &body);
     let (request, allowed) =
         decide::authorize(proxy, index, facts, (route, &mut call), audit).await?;
-    let mut upstream = upstream_request(proxy, parts, body, route)?;
+    let mut upstream = upstream_request(parts, body, route)?;
     for (name, value) in allowed.headers {
         upstream.headers_mut().insert(name, value);
     }
@@ -76,18 +105,19 @@ pub(crate) async fn to_backend(
     let filter = call
         .list
         .map(|_| ListFilter::new(index.clone(), request, call.id, limit));
-    finish(send(proxy, upstream, audit).await?, filter).await
+    finish(send(proxy, route, upstream, audit).await?, filter).await
 }
 
 /// The upstream call, in its own client span whose `traceparent` the server gets.
 async fn send(
     proxy: &Proxy,
+    route: &BackendRoute<'_>,
     mut upstream: Request<ProxyBody>,
     audit: &mut Record,
 ) -> Result<Response<Incoming>, ProxyError> {
     let span = audit.trace.child("mcp.upstream", SpanKind::Client);
     span.inject(upstream.headers_mut());
-    let response = proxy.forward.send(upstream).await;
+    let response = proxy.forward.send(&route.upstream, upstream).await;
     let status = response.as_ref().map(|r| r.status().as_u16());
     let failed = !status.is_ok_and(|s| s < 500);
     if let Ok(s) = status {
@@ -160,22 +190,15 @@ async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ProxyError> {
 }
 
 fn upstream_request(
-    proxy: &Proxy,
     mut parts: Parts,
     body: Bytes,
     route: &BackendRoute<'_>,
 ) -> Result<Request<ProxyBody>, ProxyError> {
-    let backend = route.backend;
-    let upstream = proxy
-        .forward
-        .pick_for(backend, &parts.extensions)
-        .ok_or_else(|| ProxyError::NoEndpoint(backend.id().to_string()))?;
-    let uri = upstream.uri(&route.path)?;
-    upstream.mark(&mut parts.extensions);
+    let uri = route.upstream.uri(&route.path)?;
     // External servers get their own name; others the authority the request named
     // (a proxy replaces Host with the absolute-form target's, RFC 9112 §3.2.2).
     let named = || HeaderValue::from_str(&route.authority).ok();
-    forward::prepare(&mut parts, uri, upstream.host_header().or_else(named));
+    forward::prepare(&mut parts, uri, route.upstream.host_header().or_else(named));
     Ok(Request::from_parts(parts, body::full(body)))
 }
 
@@ -207,7 +230,11 @@ async fn passthrough(
     proxy: &Proxy,
     mut parts: Parts,
     body: Incoming,
-    PassthroughRoute { authority, why }: PassthroughRoute,
+    PassthroughRoute {
+        authority,
+        why,
+        captured,
+    }: PassthroughRoute,
     audit: &mut Record,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     audit.passthrough(&authority, &parts.method, why);
@@ -219,11 +246,15 @@ async fn passthrough(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    let host = HeaderValue::from_str(&authority).ok();
-    let uri = Upstream::Passthrough { authority }.uri(&path)?;
-    forward::prepare(&mut parts, uri, host);
+    // A captured request keeps its own Host: only the connection's destination counts.
+    let host = match captured {
+        true => None,
+        false => HeaderValue::from_str(&authority).ok(),
+    };
+    let to = Upstream::Passthrough { authority };
+    forward::prepare(&mut parts, to.uri(&path)?, host);
     let upstream = Request::from_parts(parts, body::stream(body));
-    let mut response = proxy.forward.send(upstream).await?.map(body::stream);
+    let mut response = proxy.forward.send(&to, upstream).await?.map(body::stream);
     forward::strip_hop_by_hop(response.headers_mut());
     Ok(response)
 }

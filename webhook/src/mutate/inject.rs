@@ -16,10 +16,25 @@ use super::pod_certificate::POD_CERTIFICATE_VOLUME;
 use super::pointer;
 use super::proxy_env;
 use super::sidecar::{self, TOKEN_VOLUME, TRUST_BUNDLE_VOLUME};
-use super::tuning::Tuning;
+use super::tuning::{CaptureMode, Tuning};
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InjectError {
+    #[error(
+        "container {container:?} runs as UID {uid}, the sidecar's: the capture rules exempt \
+         that UID, so its traffic would bypass the sidecar; run it as another user"
+    )]
+    SidecarUid { container: String, uid: i64 },
+    #[error(
+        "container {container:?} has a {probe} probe on port {port}, which the capture rules \
+         send to the inbound (mTLS) listener (agentnet.dev/inbound-port): probe another port, \
+         or use an exec probe"
+    )]
+    ProbeOnInboundPort {
+        container: String,
+        probe: &'static str,
+        port: u16,
+    },
     #[error("the pod already has a volume named {0:?}, a name agentnet reserves for its sidecar")]
     VolumeNameInUse(String),
     #[error("cannot encode the patch: {0}")]
@@ -32,6 +47,9 @@ pub fn patch(pod: &Pod, cfg: &MutateConfig, tuning: &Tuning) -> Result<Patch, In
     let empty = PodSpec::default();
     let spec = pod.spec.as_ref().unwrap_or(&empty);
     reject_reserved_volumes(spec)?;
+    if tuning.capture == CaptureMode::Iptables {
+        capture_checks::check(spec, cfg.sidecar.sidecar_uid, tuning)?;
+    }
     let no_proxy = no_proxy(cfg, tuning);
     let mut ops = env_ops("containers", &spec.containers, &no_proxy)?;
     let init = spec.init_containers.as_deref().unwrap_or_default();
@@ -48,8 +66,84 @@ pub fn patch(pod: &Pod, cfg: &MutateConfig, tuning: &Tuning) -> Result<Patch, In
         pointer::index(["spec", "initContainers"], 0),
         encode(&container)?,
     ));
+    // Ahead of the sidecar: the rules are in place before any container of the pod
+    // (the sidecar's own connections are exempt by its UID).
+    if tuning.capture == CaptureMode::Iptables {
+        let capture = sidecar::capture_container(cfg, tuning);
+        ops.push(add(
+            pointer::index(["spec", "initContainers"], 0),
+            encode(&capture)?,
+        ));
+    }
     ops.extend(annotation_ops(pod, cfg));
     Ok(Patch(ops))
+}
+
+mod capture_checks {
+    //! What iptables capture cannot work with: an app container running as the
+    //! sidecar's UID (exempt from the rules), or a kubelet probe on the inbound port
+    //! (redirected to the mTLS listener, so it would always fail).
+
+    use k8s_openapi::api::core::v1::{Container, PodSpec, Probe};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+    use super::InjectError;
+    use crate::mutate::tuning::Tuning;
+
+    pub(super) fn check(spec: &PodSpec, sidecar_uid: i64, tuning: &Tuning) -> Result<(), InjectError> {
+        let pod_uid = spec.security_context.as_ref().and_then(|s| s.run_as_user);
+        let containers = spec.containers.iter().chain(spec.init_containers.iter().flatten());
+        for c in containers {
+            let uid = c.security_context.as_ref().and_then(|s| s.run_as_user).or(pod_uid);
+            if uid == Some(sidecar_uid) {
+                return Err(InjectError::SidecarUid {
+                    container: c.name.clone(),
+                    uid: sidecar_uid,
+                });
+            }
+            if let Some(inbound) = &tuning.inbound {
+                probes_avoid(c, inbound.port)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn probes_avoid(c: &Container, port: u16) -> Result<(), InjectError> {
+        let probes = [
+            ("liveness", &c.liveness_probe),
+            ("readiness", &c.readiness_probe),
+            ("startup", &c.startup_probe),
+        ];
+        for (probe, p) in probes {
+            if p.as_ref().is_some_and(|p| probes_port(p, c, port)) {
+                return Err(InjectError::ProbeOnInboundPort {
+                    container: c.name.clone(),
+                    probe,
+                    port,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn probes_port(p: &Probe, c: &Container, port: u16) -> bool {
+        let target = p
+            .http_get
+            .as_ref()
+            .map(|h| &h.port)
+            .or(p.tcp_socket.as_ref().map(|t| &t.port));
+        let grpc = p.grpc.as_ref().map(|g| IntOrString::Int(g.port));
+        let resolved = |t: &IntOrString| match t {
+            IntOrString::Int(n) => u16::try_from(*n).ok(),
+            IntOrString::String(name) => c
+                .ports
+                .iter()
+                .flatten()
+                .find(|p| p.name.as_deref() == Some(name.as_str()))
+                .and_then(|p| u16::try_from(p.container_port).ok()),
+        };
+        target.and_then(resolved) == Some(port) || grpc.as_ref().and_then(resolved) == Some(port)
+    }
 }
 
 /// NO_PROXY for app containers: loopback and the API server, then annotated hosts.

@@ -25,6 +25,52 @@ pub const TRUST_BUNDLE_VOLUME: &str = "agentnet-trust-bundle";
 pub const ADMIN_PORT_NAME: &str = "agentnet-admin";
 pub const INBOUND_PORT_NAME: &str = "agentnet-in";
 
+/// The init container that installs the pod's capture rules (`agentnet-sidecar init`,
+/// from the sidecar's image): root with `NET_ADMIN` and `NET_RAW` only, for the few
+/// milliseconds the rules take; if it cannot install them it fails and the pod never
+/// starts (fail closed).
+pub fn capture_container(cfg: &MutateConfig, tuning: &Tuning) -> Container {
+    let s = &cfg.sidecar;
+    let mut args = vec!["init".to_owned(), "--proxy-uid".to_owned(), s.sidecar_uid.to_string()];
+    let mut list = |flag: &str, items: Vec<String>| {
+        if !items.is_empty() {
+            args.extend([flag.to_owned(), items.join(",")]);
+        }
+    };
+    let inbound = tuning.inbound.iter().map(|i| i.port.to_string()).collect();
+    list("--inbound-ports", inbound);
+    let ports = tuning.exclude_outbound_ports.iter().map(u16::to_string).collect();
+    list("--exclude-outbound-ports", ports);
+    let cidrs = tuning.exclude_outbound_cidrs.iter().map(ToString::to_string).collect();
+    list("--exclude-outbound-cidrs", cidrs);
+    Container {
+        name: contract::INIT_CONTAINER.into(),
+        image: Some(s.sidecar_image.clone()),
+        image_pull_policy: Some(pull_policy(s.sidecar_image_pull_policy).into()),
+        args: Some(args),
+        resources: resources(&tuning.resources),
+        security_context: Some(SecurityContext {
+            run_as_non_root: Some(false),
+            run_as_user: Some(0),
+            run_as_group: Some(0),
+            read_only_root_filesystem: Some(true),
+            allow_privilege_escalation: Some(false),
+            privileged: Some(false),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: Some(vec!["NET_ADMIN".into(), "NET_RAW".into()]),
+            }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                localhost_profile: None,
+            }),
+            ..SecurityContext::default()
+        }),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Container::default()
+    }
+}
+
 /// The native sidecar: an init container that keeps running (`restartPolicy: Always`)
 /// and gates the app's start on its startup probe.
 pub fn container(cfg: &MutateConfig, tuning: &Tuning) -> Container {
@@ -141,6 +187,7 @@ fn sidecar_env(cfg: &MutateConfig, t: &Tuning) -> Vec<EnvVar> {
         value(env::OUTBOUND_DEFAULT, t.outbound_default.as_str()),
         value(env::BACKEND_DEFAULT, t.backend_default.as_str()),
         value(env::CERT_LIFETIME, &lifetime),
+        value(env::CAPTURE, t.capture.as_str()),
     ]);
     vars.extend(ports_env(t));
     if let Some(inbound) = &t.inbound {

@@ -12,13 +12,14 @@ use agentnet_api::contract::annotation as key;
 use super::quantity::Quantity;
 use crate::config::SidecarConfig;
 use values::{
-    ACCEPT_ACTION, ACCEPT_HOSTS, ACCEPT_INBOUND_BACKEND, ACCEPT_LIFETIME, ACCEPT_LOG, ACCEPT_PORT,
-    ACCEPT_PORTS, ACCEPT_QUANTITY, parse_hosts, parse_inbound_backend, parse_port, parse_ports,
+    ACCEPT_ACTION, ACCEPT_CAPTURE, ACCEPT_CIDRS, ACCEPT_HOSTS, ACCEPT_INBOUND_BACKEND,
+    ACCEPT_LIFETIME, ACCEPT_LOG, ACCEPT_PORT, ACCEPT_PORTS, ACCEPT_QUANTITY, parse_cidrs,
+    parse_hosts, parse_inbound_backend, parse_port, parse_ports,
 };
 
 mod values;
 
-pub use values::{DefaultAction, LogLevel, parse_cert_lifetime};
+pub use values::{CaptureMode, DefaultAction, LogLevel, parse_cert_lifetime};
 
 /// The sidecar's tunable settings for one pod.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +29,8 @@ pub struct Tuning {
     pub backend_default: DefaultAction,
     pub exclude_outbound_hosts: Vec<String>,
     pub exclude_outbound_ports: Vec<u16>,
+    pub exclude_outbound_cidrs: Vec<ipnet::IpNet>,
+    pub capture: CaptureMode,
     pub cert_lifetime: Duration,
     pub resources: ProxyResources,
     /// Where calls from other agents (inbound mTLS) are decided and delivered.
@@ -92,6 +95,8 @@ pub const KNOWN: &[&str] = &[
     key::BACKEND_DEFAULT,
     key::EXCLUDE_OUTBOUND_HOSTS,
     key::EXCLUDE_OUTBOUND_PORTS,
+    key::EXCLUDE_OUTBOUND_CIDRS,
+    key::CAPTURE,
     key::CERT_LIFETIME,
     key::PROXY_CPU_REQUEST,
     key::PROXY_CPU_LIMIT,
@@ -134,6 +139,8 @@ impl Tuning {
             backend_default: config.backend_default,
             exclude_outbound_hosts: Vec::new(),
             exclude_outbound_ports: Vec::new(),
+            exclude_outbound_cidrs: Vec::new(),
+            capture: config.capture,
             cert_lifetime: config.cert_lifetime,
             resources: ProxyResources {
                 cpu_request: config.proxy_cpu_request.clone(),
@@ -159,6 +166,8 @@ impl Tuning {
         let backend = at.get(key::BACKEND_DEFAULT, ACCEPT_ACTION, DefaultAction::parse)?;
         let hosts = at.get(key::EXCLUDE_OUTBOUND_HOSTS, ACCEPT_HOSTS, parse_hosts)?;
         let ports = at.get(key::EXCLUDE_OUTBOUND_PORTS, ACCEPT_PORTS, parse_ports)?;
+        let cidrs = at.get(key::EXCLUDE_OUTBOUND_CIDRS, ACCEPT_CIDRS, parse_cidrs)?;
+        let capture = at.get(key::CAPTURE, ACCEPT_CAPTURE, CaptureMode::parse)?;
         let lifetime = at.get(key::CERT_LIFETIME, ACCEPT_LIFETIME, |v| {
             parse_cert_lifetime(v).ok()
         })?;
@@ -168,6 +177,8 @@ impl Tuning {
             backend_default: backend.unwrap_or(self.backend_default),
             exclude_outbound_hosts: hosts.unwrap_or_else(|| self.exclude_outbound_hosts.clone()),
             exclude_outbound_ports: ports.unwrap_or_else(|| self.exclude_outbound_ports.clone()),
+            exclude_outbound_cidrs: cidrs.unwrap_or_else(|| self.exclude_outbound_cidrs.clone()),
+            capture: capture.unwrap_or(self.capture),
             cert_lifetime: lifetime.unwrap_or(self.cert_lifetime),
             resources: self.resources.resolve(&at)?,
             inbound: inbound(pod, namespace)?,

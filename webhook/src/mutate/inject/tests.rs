@@ -45,6 +45,14 @@ fn op_path(op: &PatchOperation) -> &str {
     }
 }
 
+/// The injected sidecar container of a pod.
+fn sidecar_of(pod: &Pod) -> Container {
+    let init = pod.spec.as_ref().unwrap().init_containers.clone().unwrap();
+    init.into_iter()
+        .find(|c| c.name == "agentnet-sidecar")
+        .unwrap()
+}
+
 fn apply(pod: &Pod, patch: &Patch) -> Pod {
     let mut doc = serde_json::to_value(pod).unwrap();
     json_patch::patch(&mut doc, patch).unwrap();
@@ -64,6 +72,7 @@ fn creates_missing_arrays_and_maps_before_adding_to_them() {
             "/spec/volumes/-",
             "/spec/initContainers",
             "/spec/initContainers/0",
+            "/spec/initContainers/0",
             "/metadata/annotations",
             "/metadata/annotations/agentnet.dev~1injected",
             "/metadata/annotations/agentnet.dev~1sidecar-version",
@@ -71,7 +80,8 @@ fn creates_missing_arrays_and_maps_before_adding_to_them() {
     );
     let injected = apply(&bare_pod(), &patch);
     let spec = injected.spec.unwrap();
-    assert_eq!(spec.init_containers.unwrap()[0].name, "agentnet-sidecar");
+    let init: Vec<String> = spec.init_containers.unwrap().into_iter().map(|c| c.name).collect();
+    assert_eq!(init, ["agentnet-init", "agentnet-sidecar"]);
     let volumes: Vec<String> = spec.volumes.unwrap().into_iter().map(|v| v.name).collect();
     assert_eq!(volumes, ["agentnet-token", "agentnet-trust-bundle"]);
     let annotations = injected.metadata.annotations.unwrap();
@@ -104,8 +114,8 @@ fn appends_to_existing_arrays_and_maps_without_replacing_them() {
         .collect();
     assert_eq!(
         init,
-        ["agentnet-sidecar", "migrate"],
-        "the sidecar starts first"
+        ["agentnet-init", "agentnet-sidecar", "migrate"],
+        "the capture rules first, then the sidecar, then the pod's own init containers"
     );
     let volumes: Vec<String> = spec.volumes.unwrap().into_iter().map(|v| v.name).collect();
     assert_eq!(volumes, ["data", "agentnet-token", "agentnet-trust-bundle"]);
@@ -124,8 +134,9 @@ fn every_app_and_init_container_gets_the_proxy_but_not_the_sidecar_itself() {
     let has_proxy = |c: &Container| c.env.iter().flatten().any(|v| v.name == "HTTP_PROXY");
     assert!(spec.containers.iter().all(has_proxy));
     let init = spec.init_containers.unwrap();
-    assert!(!has_proxy(&init[0]), "the sidecar must not proxy to itself");
-    assert!(has_proxy(&init[1]));
+    assert!(!has_proxy(&init[0]), "the capture init container needs no proxy");
+    assert!(!has_proxy(&init[1]), "the sidecar must not proxy to itself");
+    assert!(has_proxy(&init[2]));
 }
 
 #[test]
@@ -172,7 +183,7 @@ fn sidecar_mounts_are_where_the_contract_says() {
         &bare_pod(),
         &patch(&bare_pod(), &cfg, &tuning(&cfg)).unwrap(),
     );
-    let sidecar = injected.spec.unwrap().init_containers.unwrap().remove(0);
+    let sidecar = sidecar_of(&injected);
     let env: BTreeMap<String, Option<String>> = sidecar
         .env
         .unwrap()
@@ -198,9 +209,9 @@ fn pod_certificate_mode_adds_the_volume_mount_and_env() {
     ]));
     let mut t = tuning(&cfg);
     t.cert_lifetime = std::time::Duration::from_secs(7200);
-    let spec = apply(&bare_pod(), &patch(&bare_pod(), &cfg, &t).unwrap())
-        .spec
-        .unwrap();
+    let injected = apply(&bare_pod(), &patch(&bare_pod(), &cfg, &t).unwrap());
+    let sidecar = sidecar_of(&injected);
+    let spec = injected.spec.unwrap();
     let volume = spec
         .volumes
         .unwrap()
@@ -218,7 +229,6 @@ fn pod_certificate_mode_adds_the_volume_mount_and_env() {
         projection.credential_bundle_path.as_deref(),
         Some("credentials.pem")
     );
-    let sidecar = &spec.init_containers.unwrap()[0];
     let mounts = sidecar.volume_mounts.as_ref().unwrap();
     assert!(mounts.iter().any(|m| m.name == "agentnet-pod-certificate"
         && m.mount_path == "/var/run/secrets/agentnet.dev/pod-certificate"));
@@ -274,7 +284,7 @@ fn inbound_settings_reach_the_sidecar_env() {
         port: 8080,
     });
     let pod = apply(&bare_pod(), &patch(&bare_pod(), &cfg, &tuning).unwrap());
-    let sidecar = &pod.spec.unwrap().init_containers.unwrap()[0];
+    let sidecar = &sidecar_of(&pod);
     let env: BTreeMap<_, _> = sidecar
         .env
         .iter()
@@ -293,13 +303,91 @@ fn inbound_settings_reach_the_sidecar_env() {
         &bare_pod(),
         &patch(&bare_pod(), &cfg, &self::tuning(&cfg)).unwrap(),
     );
-    let plain_env = plain.spec.unwrap().init_containers.unwrap()[0]
-        .env
-        .clone()
-        .unwrap_or_default();
+    let plain_env = sidecar_of(&plain).env.clone().unwrap_or_default();
     assert!(
         plain_env
             .iter()
             .all(|e| !e.name.starts_with("AGENTNET_INBOUND_B"))
     );
+}
+
+#[test]
+fn capture_runs_first_with_net_admin_only_and_the_sidecar_knows_it() {
+    let cfg = cfg();
+    let mut t = tuning(&cfg);
+    t.exclude_outbound_ports = vec![5432];
+    t.exclude_outbound_cidrs = vec!["10.1.0.0/16".parse().unwrap()];
+    t.inbound = Some(crate::mutate::tuning::Inbound {
+        backend: "agents/planner".into(),
+        port: 8080,
+    });
+    let pod = apply(&bare_pod(), &patch(&bare_pod(), &cfg, &t).unwrap());
+    let init = pod.spec.as_ref().unwrap().init_containers.clone().unwrap();
+    let capture = &init[0];
+    assert_eq!(capture.name, "agentnet-init");
+    assert_eq!(capture.image, sidecar_of(&pod).image);
+    assert_eq!(
+        capture.args.clone().unwrap(),
+        [
+            "init",
+            "--proxy-uid",
+            "15000",
+            "--inbound-ports",
+            "8080",
+            "--exclude-outbound-ports",
+            "5432",
+            "--exclude-outbound-cidrs",
+            "10.1.0.0/16"
+        ]
+    );
+    let security = capture.security_context.clone().unwrap();
+    let caps = security.capabilities.unwrap();
+    assert_eq!(caps.add.unwrap(), ["NET_ADMIN", "NET_RAW"]);
+    assert_eq!(caps.drop.unwrap(), ["ALL"]);
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    assert!(capture.restart_policy.is_none(), "it runs once, before the sidecar");
+    let app = &pod.spec.as_ref().unwrap().containers[0];
+    assert!(app.security_context.is_none(), "the app gets no capability from us");
+    let capture_env = sidecar_of(&pod).env.unwrap();
+    assert!(capture_env.iter().any(|e| e.name == "AGENTNET_CAPTURE" && e.value.as_deref() == Some("iptables")));
+    assert_eq!(sidecar_of(&pod).security_context.unwrap().run_as_user, Some(15000));
+
+    t.capture = crate::mutate::tuning::CaptureMode::ProxyEnv;
+    let pod = apply(&bare_pod(), &patch(&bare_pod(), &cfg, &t).unwrap());
+    let init = pod.spec.as_ref().unwrap().init_containers.clone().unwrap();
+    assert_eq!(init.len(), 1, "proxy-env: no capture container");
+    let env = sidecar_of(&pod).env.unwrap();
+    assert!(env.iter().any(|e| e.name == "AGENTNET_CAPTURE" && e.value.as_deref() == Some("proxy-env")));
+}
+
+#[test]
+fn pods_that_would_bypass_or_break_capture_are_refused_with_the_fix() {
+    let cfg = cfg();
+    let mut pod = bare_pod();
+    pod.spec.as_mut().unwrap().containers[0].security_context =
+        Some(k8s_openapi::api::core::v1::SecurityContext {
+            run_as_user: Some(15000),
+            ..Default::default()
+        });
+    let err = patch(&pod, &cfg, &tuning(&cfg)).unwrap_err();
+    assert!(err.to_string().contains("runs as UID 15000, the sidecar's"), "{err}");
+    let mut t = tuning(&cfg);
+    t.capture = crate::mutate::tuning::CaptureMode::ProxyEnv;
+    assert!(patch(&pod, &cfg, &t).is_ok(), "without capture the UID exempts nothing");
+
+    let mut pod = bare_pod();
+    pod.spec.as_mut().unwrap().containers[0].readiness_probe = Some(k8s_openapi::api::core::v1::Probe {
+        http_get: Some(k8s_openapi::api::core::v1::HTTPGetAction {
+            port: k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(8080),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let mut t = tuning(&cfg);
+    t.inbound = Some(crate::mutate::tuning::Inbound {
+        backend: "agents/planner".into(),
+        port: 8080,
+    });
+    let err = patch(&pod, &cfg, &t).unwrap_err();
+    assert!(err.to_string().contains("readiness probe on port 8080"), "{err}");
 }

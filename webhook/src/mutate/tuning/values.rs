@@ -10,6 +10,16 @@ pub enum DefaultAction {
     Deny,
 }
 
+/// How an app's traffic reaches the sidecar (`agentnet.dev/capture`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CaptureMode {
+    /// An init container redirects every outbound TCP connection (and inbound ones to an
+    /// inbound backend's port) to the sidecar.
+    Iptables,
+    /// `HTTP_PROXY` and `/backends/` only: for clusters that forbid `NET_ADMIN`.
+    ProxyEnv,
+}
+
 /// A sidecar log filter: a level, or `target=level` directives separated by commas.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLevel(String);
@@ -24,6 +34,9 @@ pub(super) const ACCEPT_LIFETIME: &str = "a duration from 1m to 24h, such as 30m
 pub(super) const ACCEPT_INBOUND_BACKEND: &str =
     "an XBackend name, or namespace/name (lowercase DNS labels)";
 pub(super) const ACCEPT_PORT: &str = "a port from 1 to 65535";
+pub(super) const ACCEPT_CAPTURE: &str = "iptables or proxy-env";
+pub(super) const ACCEPT_CIDRS: &str =
+    "a comma-separated list of CIDRs such as 10.0.0.0/8 or fd00::/8";
 pub(super) const ACCEPT_QUANTITY: &str =
     "a Kubernetes quantity such as 100m or 0.5 (cpu), 64Mi or 1Gi (memory)";
 
@@ -47,6 +60,30 @@ impl DefaultAction {
             _ => None,
         }
     }
+}
+
+// === impl CaptureMode ===
+
+impl CaptureMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Iptables => "iptables",
+            Self::ProxyEnv => "proxy-env",
+        }
+    }
+
+    pub(super) fn parse(value: &str) -> Option<Self> {
+        match value {
+            "iptables" => Some(Self::Iptables),
+            "proxy-env" => Some(Self::ProxyEnv),
+            _ => None,
+        }
+    }
+}
+
+/// CIDRs, comma-separated; none of them empty or malformed.
+pub(super) fn parse_cidrs(value: &str) -> Option<Vec<ipnet::IpNet>> {
+    value.split(',').map(|c| c.trim().parse().ok()).collect()
 }
 
 // === impl LogLevel ===
