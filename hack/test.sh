@@ -53,7 +53,8 @@ summary() {
 # them (bounded) before comparing the machine with its state before the run.
 settled_host() {
   local deadline=$((SECONDS + 180))
-  while compgen -G "${TMPDIR:-/tmp}/agentnet-e2e-*" >/dev/null && ((SECONDS < deadline)); do sleep 1; done
+  while [[ -n $(find "${TMPDIR:-/tmp}" -maxdepth 1 -type d -name 'agentnet-e2e-*' -print -quit) ]] &&
+    ((SECONDS < deadline)); do sleep 1; done
   "$HACK_DIR/hostcheck.sh" compare "$1"
 }
 
@@ -72,7 +73,9 @@ if ((run_e2e)); then
   step "images (agentnet: release build + buildah; node; MCP/A2A peers)" "$HACK_DIR/images.sh" build agentnet node peers
   # The harness starts its own clusters in temporary directories and stops them when
   # the test process ends; inherited KUBECONFIGs would point it elsewhere.
-  step "end-to-end tests" env -u KUBECONFIG -u AGENTNET_E2E_NODE_KUBECONFIG cargo test -p agentnet-e2e
+  # The tests mostly wait on the clusters, not the CPUs: more threads than cores.
+  step "end-to-end tests" env -u KUBECONFIG -u AGENTNET_E2E_NODE_KUBECONFIG \
+    RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}" cargo test -p agentnet-e2e
   step "the machine is left as it was" settled_host "$hostcheck"
   summary PASSED "fmt, clippy, unit, e2e, host unchanged"
 else

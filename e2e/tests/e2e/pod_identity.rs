@@ -54,7 +54,9 @@ fn humantime_rfc3339(s: &str) -> SystemTime {
 
 #[tokio::test]
 async fn the_kubelet_mounts_and_rotates_the_token_and_the_trust_bundle() {
-    let _shared = node::shared().await;
+    // Held while the webhook must answer (the CA commands), not through the long wait
+    // for the kubelet's rotation, so tests that stop the webhook are not held up.
+    let shared = node::shared().await;
     let install = node::install().await.unwrap();
     let ns = TestNs::create(node(), "pod-identity-rotation", &[OPT_IN])
         .await
@@ -122,6 +124,7 @@ async fn the_kubelet_mounts_and_rotates_the_token_and_the_trust_bundle() {
     .await;
     ca(&["remove-root", &id]).unwrap();
     rotated.unwrap();
+    drop(shared);
 
     // The kubelet replaces the token at 80 % of its lifetime; the sidecar's renewals
     // keep working with the new one.

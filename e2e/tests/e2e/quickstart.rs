@@ -18,8 +18,8 @@ const AGENT: &str = "spiffe://cluster.local/ns/agents/sa/demo-agent";
 async fn the_demo_shows_every_outcome_with_metrics_and_audit_lines() {
     let cp = node::node();
     let install = node::install().await.unwrap();
-    // The demo uses fixed namespaces and its own server process: alone.
-    let _alone = node::exclusive().await;
+    // The demo's namespaces are its own; the install must stay up meanwhile.
+    let _shared = node::shared().await;
     let mut demo = Demo::new(cp, install, Transcript::new());
     let report = demo::run(&mut demo).await;
     for outcome in Outcome::ALL {
