@@ -35,6 +35,19 @@ pub enum FilterError {
 // === impl ListKind ===
 
 impl ListKind {
+    /// Every kind, in the order their arrays are looked for in a result.
+    pub const ALL: [ListKind; 4] = [
+        ListKind::Tools,
+        ListKind::Prompts,
+        ListKind::Resources,
+        ListKind::ResourceTemplates,
+    ];
+
+    /// The result member that holds this kind's entries (`tools`, …).
+    pub fn array(self) -> &'static str {
+        self.fields().0
+    }
+
     pub fn from_method(method: &str) -> Option<Self> {
         match method {
             "tools/list" => Some(ListKind::Tools),
@@ -126,6 +139,18 @@ impl Index {
             kind,
             call,
         })
+    }
+
+    /// The decider for `kind` entries shown to the caller of `request` (any request of
+    /// that caller to the backend: a list can arrive on any of its streams).
+    pub fn entries(&self, request: &Request, kind: ListKind) -> ListEntries<'_> {
+        let mut call = request.clone();
+        call.message = Message::Mcp(kind.call(""));
+        ListEntries {
+            index: self,
+            kind,
+            call,
+        }
     }
 
     /// Whether `list_request`'s caller may call the entry `key` of a `kind` list.

@@ -1,82 +1,99 @@
-//! filter: `tools/list`, `prompts/list` and `resources/list` (and templates) results
-//! keep only what the caller may use, decided by the same index that allowed the list
-//! call. JSON responses are read whole (bounded); in an SSE response only the event
-//! carrying the list response is rewritten, every other event passes as it arrives.
-//! A list that cannot be filtered is never passed on unfiltered.
+//! filter: on an MCP backend whose policies restrict the caller, every list a response
+//! carries (`tools`, `prompts`, `resources`, `resourceTemplates` in a JSON-RPC
+//! `result`) keeps only the entries the caller may use, whatever stream carries it: a
+//! POST response (JSON or SSE), the GET stream, a resumed stream (`Last-Event-ID`), the
+//! same event repeated; lists are found by their shape, never by pairing a response
+//! with its request. Responses are decided by the same index that allowed the request.
+//!
+//! It fails closed: a message it cannot read exactly as a client would (ambiguous
+//! members, an SSE event whose data is not JSON, a body over the limit, a compressed
+//! body) is withheld with an error, never passed through. Upstream is asked not to
+//! compress (`Accept-Encoding` is removed from requests to MCP backends).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use agentnet_policy::{Index, Request};
+use agentnet_policy::{Index, ListKind, Request};
 use bytes::Bytes;
 use futures::stream;
 use http::header::{self, HeaderValue};
-use http::{Response, StatusCode};
+use http::Response;
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, StreamBody};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::request::body::{self, BoxError, ProxyBody, ReadError};
-use crate::request::codec::sse::Splitter;
+use crate::request::codec::ambiguity;
+use crate::request::codec::sse::{self, Splitter};
 
-/// What filtering one list response needs.
+/// What filtering one response needs: the index and the request it answers, whose
+/// caller the entries are decided for.
 #[derive(Debug)]
-pub struct ListFilter {
+pub struct ResponseFilter {
     pub index: Arc<Index>,
-    /// The list call as decided, so entries are decided for the same caller.
     pub request: Request,
-    pub id: Option<Value>,
-    /// Largest JSON body or SSE event filtered.
+    /// Largest JSON body or SSE event read.
     pub limit: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {
-    #[error("the list response is larger than {limit} bytes")]
+    #[error("the response is larger than {limit} bytes, too large to check for lists")]
     TooLarge { limit: usize },
-    #[error("the list response is not JSON")]
+    #[error("the response is compressed ({0}), so its lists cannot be filtered")]
+    Encoded(String),
+    #[error("an event of the stream is not a JSON-RPC message, so it cannot be checked for lists")]
     NotJson,
-    #[error("the list result has an unexpected shape: {0}")]
-    Shape(agentnet_policy::FilterError),
-    #[error("reading the list response failed: {0}")]
+    #[error("a response message is ambiguous: {0}")]
+    Ambiguous(ambiguity::Ambiguity),
+    #[error("a list result has an unexpected shape: {0} is not an array")]
+    Shape(&'static str),
+    #[error("reading the response failed: {0}")]
     Read(BoxError),
 }
 
-/// The upstream response to a list request, filtered. Errors and responses that are
-/// neither JSON nor SSE pass unchanged (they carry no list).
+/// The upstream response, with every list filtered: SSE event by event, any other
+/// body read whole (bounded). A body that is not JSON carries no JSON-RPC message and
+/// passes unchanged.
 pub async fn response<B>(
     resp: Response<B>,
-    filter: ListFilter,
+    filter: ResponseFilter,
 ) -> Result<Response<ProxyBody>, FilterError>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let content_type = resp.headers().get(header::CONTENT_TYPE);
-    let content_type = content_type
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let is_json = content_type.starts_with("application/json");
-    let is_sse = content_type.starts_with("text/event-stream");
-    if resp.status() != StatusCode::OK || !(is_json || is_sse) {
-        return Ok(resp.map(body::stream));
+    if let Some(encoding) = resp.headers().get(header::CONTENT_ENCODING)
+        && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
+    {
+        let encoding = String::from_utf8_lossy(encoding.as_bytes()).into_owned();
+        return Err(FilterError::Encoded(encoding));
     }
+    let is_sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
     let (mut parts, incoming) = resp.into_parts();
     if is_sse {
-        return Ok(Response::from_parts(parts, sse(incoming, filter)));
+        return Ok(Response::from_parts(parts, sse_body(incoming, filter)));
     }
-    let filtered = filter.json(&read_list(incoming, filter.limit).await?)?;
+    let bytes = read(incoming, filter.limit).await?;
+    let filtered = match filter.json_body(&bytes)? {
+        Some(filtered) => filtered,
+        None => return Ok(Response::from_parts(parts, body::full(bytes))),
+    };
     parts.headers.remove(header::CONTENT_LENGTH);
-    let no_store = HeaderValue::from_static("no-store");
-    parts.headers.insert(header::CACHE_CONTROL, no_store);
+    parts
+        .headers
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(Response::from_parts(parts, body::full(filtered)))
 }
 
-async fn read_list<B>(incoming: B, limit: usize) -> Result<Bytes, FilterError>
+async fn read<B>(incoming: B, limit: usize) -> Result<Bytes, FilterError>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -87,65 +104,108 @@ where
     })
 }
 
-// === impl ListFilter ===
+// === impl ResponseFilter ===
 
-impl ListFilter {
-    pub fn new(index: Arc<Index>, request: Request, id: Option<Value>, limit: usize) -> Self {
-        ListFilter {
+impl ResponseFilter {
+    pub fn new(index: Arc<Index>, request: Request, limit: usize) -> Self {
+        ResponseFilter {
             index,
             request,
-            id,
             limit,
         }
     }
 
-    fn json(&self, bytes: &[u8]) -> Result<Bytes, FilterError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| FilterError::NotJson)?;
-        match self.rewrite(text)? {
-            Rewrite::Filtered(filtered) => Ok(Bytes::from(filtered)),
-            // A body that is not even JSON is never passed on as a list.
-            Rewrite::NoObject if serde_json::from_str::<IgnoredAny>(text).is_err() => {
-                Err(FilterError::NotJson)
-            }
-            Rewrite::NoObject | Rewrite::OtherMessage => Ok(Bytes::copy_from_slice(bytes)),
+    /// A whole body: `None` when it is not JSON (no message to check) or needs no change.
+    fn json_body(&self, bytes: &[u8]) -> Result<Option<Bytes>, FilterError> {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return Ok(None);
+        };
+        if serde_json::from_str::<IgnoredAny>(text).is_err() {
+            return Ok(None);
         }
+        Ok(self.messages(text)?.map(Bytes::from))
     }
 
-    /// The message with its list filtered, or why it is left alone.
+    /// One SSE event, filtered; `None` keeps it as it is.
+    fn event(&self, event: &Bytes) -> Result<Option<Bytes>, FilterError> {
+        // No data, or empty data (a resumability primer): no message.
+        let Some(data) = sse::data(event).filter(|d| !d.trim().is_empty()) else {
+            return Ok(None);
+        };
+        if serde_json::from_str::<IgnoredAny>(&data).is_err() {
+            return Err(FilterError::NotJson);
+        }
+        Ok(self.messages(&data)?.map(|d| sse::with_data(event, &d)))
+    }
+
+    /// A JSON text holding one message or a batch of them: checked for ambiguity, each
+    /// list filtered. `None` when nothing changed.
+    fn messages(&self, text: &str) -> Result<Option<String>, FilterError> {
+        ambiguity::check(text.as_bytes()).map_err(FilterError::Ambiguous)?;
+        if text.trim_start().starts_with('[') {
+            let batch: Vec<&RawValue> = serde_json::from_str(text).map_err(|_| FilterError::NotJson)?;
+            let mut changed = false;
+            let mut out = Vec::with_capacity(batch.len());
+            for message in batch {
+                match self.message(message.get())? {
+                    Some(filtered) => {
+                        changed = true;
+                        out.push(filtered);
+                    }
+                    None => out.push(message.get().to_owned()),
+                }
+            }
+            return Ok(changed.then(|| format!("[{}]", out.join(","))));
+        }
+        self.message(text)
+    }
+
+    /// One message: its result's lists filtered; `None` when it holds none.
     ///
     /// Only the envelope, the result object and each entry's name are parsed; entries
     /// stay raw JSON and the kept ones are copied out verbatim. Parsing a 100-tool list
     /// (schemas, descriptions) into `Value`s and printing it again cost more than all
     /// the rest of the request.
-    fn rewrite(&self, text: &str) -> Result<Rewrite, FilterError> {
+    fn message(&self, text: &str) -> Result<Option<String>, FilterError> {
         let Ok(mut message) = serde_json::from_str::<RawObject<'_>>(text) else {
-            return Ok(Rewrite::NoObject);
+            return Ok(None);
         };
-        let id = message
-            .get("id")
-            .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
-        if id.as_ref() != self.id.as_ref() {
-            return Ok(Rewrite::OtherMessage);
-        }
         let Some(result) = message.get("result") else {
-            return Ok(Rewrite::OtherMessage);
+            return Ok(None);
         };
-        let mut entries = self
-            .index
-            .list_entries(&self.request)
-            .map_err(FilterError::Shape)?;
-        let (array, key) = entries.fields();
-        let shape = || FilterError::Shape(agentnet_policy::FilterError::Shape(array));
-        let mut result =
-            serde_json::from_str::<RawObject<'_>>(result.get()).map_err(|_| shape())?;
-        let list = result
-            .get(array)
-            .and_then(|raw| serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok())
-            .ok_or_else(shape)?;
-        let (mut kept, mut count, mut removed) = (String::with_capacity(list.len() * 16), 0, 0);
+        let Ok(mut result) = serde_json::from_str::<RawObject<'_>>(result.get()) else {
+            return Ok(None);
+        };
+        let mut filtered = Vec::new();
+        for kind in ListKind::ALL {
+            let Some(list) = result.get(kind.array()) else {
+                continue;
+            };
+            let entries = serde_json::from_str::<Vec<&RawValue>>(list.get())
+                .map_err(|_| FilterError::Shape(kind.array()))?;
+            filtered.push((kind, self.keep(kind, entries)?));
+        }
+        if filtered.is_empty() {
+            return Ok(None);
+        }
+        for (kind, kept) in &filtered {
+            result.insert(Cow::Borrowed(kind.array()), kept);
+        }
+        let result = serde_json::value::to_raw_value(&result).map_err(|_| FilterError::NotJson)?;
+        message.insert(Cow::Borrowed("result"), &result);
+        serde_json::to_string(&message)
+            .map(Some)
+            .map_err(|_| FilterError::NotJson)
+    }
+
+    /// The entries of a `kind` list the caller may use, as a raw JSON array.
+    fn keep(&self, kind: ListKind, entries: Vec<&RawValue>) -> Result<Box<RawValue>, FilterError> {
+        let mut decider = self.index.entries(&self.request, kind);
+        let key = decider.fields().1;
+        let (mut kept, mut count, mut removed) = (String::with_capacity(entries.len() * 16), 0, 0);
         kept.push('[');
-        for entry in list {
-            if entries.keeps(entry_key(entry, key).as_deref()) {
+        for entry in entries {
+            if decider.keeps(entry_key(entry, key).as_deref()) {
                 if kept.len() > 1 {
                     kept.push(',');
                 }
@@ -156,47 +216,17 @@ impl ListFilter {
             }
         }
         kept.push(']');
-        let kept = RawValue::from_string(kept).map_err(|_| FilterError::NotJson)?;
-        tracing::debug!(kept = count, removed, "list filtered");
-        result.insert(Cow::Borrowed(array), &kept);
-        let result = serde_json::value::to_raw_value(&result).map_err(|_| FilterError::NotJson)?;
-        message.insert(Cow::Borrowed("result"), &result);
-        serde_json::to_string(&message)
-            .map(Rewrite::Filtered)
-            .map_err(|_| FilterError::NotJson)
-    }
-
-    /// One SSE event: rewritten if it carries the list response. Returns whether it did.
-    fn event(&self, event: Bytes) -> Result<(Bytes, bool), FilterError> {
-        let Some(data) = crate::request::codec::sse::data(&event) else {
-            return Ok((event, false));
-        };
-        match self.rewrite(&data)? {
-            Rewrite::Filtered(filtered) => Ok((
-                crate::request::codec::sse::with_data(&event, &filtered),
-                true,
-            )),
-            Rewrite::NoObject | Rewrite::OtherMessage => Ok((event, false)),
-        }
+        tracing::debug!(list = kind.array(), kept = count, removed, "list filtered");
+        RawValue::from_string(kept).map_err(|_| FilterError::NotJson)
     }
 }
 
-/// What [`ListFilter::rewrite`] made of one JSON-RPC message.
-enum Rewrite {
-    /// The list response, with only the entries the caller may use.
-    Filtered(String),
-    /// Not a JSON object (perhaps not JSON at all): no JSON-RPC message.
-    NoObject,
-    /// A JSON object, but not the response to the list call.
-    OtherMessage,
-}
-
-/// A JSON object with its members unparsed. Ordered and deduplicated as `Value`'s own
-/// map is: the last of repeated members wins, and members are written in key order.
+/// A JSON object with its members unparsed (ambiguity has been ruled out, so no member
+/// repeats), written back in key order.
 type RawObject<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
 
-/// An entry's `key` member if it is a string (the last one, if repeated); `None` when
-/// the entry is no object or the member is missing or not a string.
+/// An entry's `key` member if it is a string; `None` when the entry is no object or the
+/// member is missing or not a string (such an entry is never kept).
 fn entry_key<'a>(entry: &'a RawValue, key: &str) -> Option<Cow<'a, str>> {
     let mut de = serde_json::Deserializer::from_str(entry.get());
     let raw = Member(key).deserialize(&mut de).ok()??;
@@ -263,16 +293,14 @@ impl Visitor<'_> for IsKey<'_> {
 struct SseState<B> {
     body: B,
     splitter: Splitter,
-    filter: ListFilter,
+    filter: ResponseFilter,
     ready: VecDeque<Bytes>,
-    /// The list response went by: the rest streams through unparsed.
-    done: bool,
     ended: bool,
 }
 
-/// The SSE body, event by event; an event over the limit ends the stream with an
-/// error rather than pass an unfiltered list.
-fn sse<B>(body: B, filter: ListFilter) -> ProxyBody
+/// The SSE body, event by event: every event is checked, so a list on any event of any
+/// stream is filtered. An event that cannot be checked ends the stream with an error.
+fn sse_body<B>(body: B, filter: ResponseFilter) -> ProxyBody
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
@@ -283,7 +311,6 @@ where
         splitter,
         filter,
         ready: VecDeque::new(),
-        done: false,
         ended: false,
     };
     let frames = stream::unfold(state, |mut s| async move {
@@ -307,13 +334,15 @@ where
         }
         let pushed = match s.body.frame().await {
             Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => s.push(data),
+                Ok(data) => s.push(&data),
                 Err(trailers) => return Some(Ok(trailers)),
             },
             Some(Err(e)) => return Some(Err(e.into())),
             None => s.end(),
         };
         if let Err(e) = pushed {
+            s.ended = true;
+            tracing::info!(error = %e, "response stream withheld");
             return Some(Err(e));
         }
     }
@@ -322,22 +351,14 @@ where
 // === impl SseState ===
 
 impl<B> SseState<B> {
-    fn push(&mut self, data: Bytes) -> Result<(), BoxError> {
-        if self.done {
-            self.ready.push_back(data);
-            return Ok(());
-        }
-        for event in self.splitter.push(&data)? {
+    fn push(&mut self, data: &[u8]) -> Result<(), BoxError> {
+        for event in self.splitter.push(data)? {
             self.take_event(event)?;
-        }
-        if self.done {
-            let rest = self.splitter.finish();
-            self.ready.extend((!rest.is_empty()).then_some(rest));
         }
         Ok(())
     }
 
-    /// The stream ended: its unterminated last event, if any, goes out too.
+    /// The stream ended: its unterminated last event, if any, is checked too.
     fn end(&mut self) -> Result<(), BoxError> {
         self.ended = true;
         let rest = self.splitter.finish();
@@ -348,13 +369,8 @@ impl<B> SseState<B> {
         if event.is_empty() {
             return Ok(());
         }
-        if self.done {
-            self.ready.push_back(event);
-            return Ok(());
-        }
-        let (event, was_list) = self.filter.event(event)?;
-        self.done = was_list;
-        self.ready.push_back(event);
+        let filtered = self.filter.event(&event)?;
+        self.ready.push_back(filtered.unwrap_or(event));
         Ok(())
     }
 }

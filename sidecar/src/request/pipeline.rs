@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use agentnet_policy::{Backend, Index};
+use agentnet_policy::{Backend, BackendDefault, Index, Protocol};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
@@ -19,7 +19,7 @@ use crate::request::codec::{self, Call};
 use crate::request::connect;
 use crate::request::decide;
 use crate::request::destination::{self, Target};
-use crate::request::filter::{self, ListFilter};
+use crate::request::filter::{self, ResponseFilter};
 use crate::request::forward::{self, Upstream, UpstreamError};
 use crate::request::identify::{self, BackendRoute, BackendTarget, PassthroughRoute, Route};
 use crate::request::proxy::Proxy;
@@ -101,11 +101,22 @@ pub(crate) async fn to_backend(
     for (name, value) in allowed.headers {
         upstream.headers_mut().insert(name, value);
     }
-    let limit = proxy.limits.max_list_bytes;
-    let filter = call
-        .list
-        .map(|_| ListFilter::new(index.clone(), request, call.id, limit));
+    let filter = restricts(index, route.backend).then(|| {
+        // Lists in a compressed response could not be filtered: ask for none.
+        upstream.headers_mut().remove(header::ACCEPT_ENCODING);
+        ResponseFilter::new(index.clone(), request, proxy.limits.max_list_bytes)
+    });
     finish(send(proxy, route, upstream, audit).await?, filter).await
+}
+
+/// Whether the caller's view of `backend` can differ from the server's: an MCP backend
+/// that policies govern, or that the backend default denies. Only then are its
+/// responses checked for lists (the check reads every message).
+fn restricts(index: &Index, backend: &Backend) -> bool {
+    let restricted = backend.policies().next().is_some()
+        || backend.invalid().is_some()
+        || index.settings().backend_default == BackendDefault::Deny;
+    backend.protocol() == Protocol::Mcp && restricted
 }
 
 /// The upstream call, in its own client span whose `traceparent` the server gets.
@@ -204,7 +215,7 @@ fn upstream_request(
 
 async fn finish(
     response: Response<Incoming>,
-    filter: Option<ListFilter>,
+    filter: Option<ResponseFilter>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let mut response = match filter {
         Some(filter) => filter::response(response, filter).await?,

@@ -187,7 +187,7 @@ fn rate_limited(r: &RateLimited) -> Response<ProxyBody> {
 fn codec(e: CodecError) -> Response<ProxyBody> {
     let (code, message) = match &e {
         CodecError::Parse(_) => (jsonrpc::PARSE_ERROR, "Parse error"),
-        CodecError::Batch | CodecError::Invalid { .. } => {
+        CodecError::Batch | CodecError::Invalid { .. } | CodecError::Ambiguous(_) => {
             (jsonrpc::INVALID_REQUEST, "Invalid Request")
         }
         CodecError::HeaderMismatch { .. } => (jsonrpc::HEADER_MISMATCH, "Header mismatch"),

@@ -24,7 +24,6 @@ pub fn classify(value: &Value) -> Result<Call, CodecError> {
         id: message.id.clone(),
         method,
         target: message.skill.clone(),
-        list: None,
         message: Message::A2a(message),
     })
 }

@@ -3,7 +3,7 @@
 //! them could be talked around, so they must agree with the body (HeaderMismatch,
 //! -32020, otherwise), and in any era a routing header that is sent must agree.
 
-use agentnet_policy::{JsonRpcKind, ListKind, McpMessage, Message};
+use agentnet_policy::{JsonRpcKind, McpMessage, Message};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderMap;
@@ -46,9 +46,6 @@ pub fn classify(headers: &HeaderMap, value: &Value) -> Result<Call, CodecError> 
         id: message.id.clone(),
         method: (kind != CallKind::Response).then(|| message.method.clone()),
         target: message.name.clone().or_else(|| message.uri.clone()),
-        list: (kind == CallKind::Request)
-            .then(|| ListKind::from_method(&message.method))
-            .flatten(),
         message: Message::Mcp(message),
     })
 }

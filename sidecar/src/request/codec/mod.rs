@@ -3,11 +3,12 @@
 //! server without its own decision.
 
 pub mod a2a;
+pub mod ambiguity;
 pub mod jsonrpc;
 pub mod mcp;
 pub mod sse;
 
-use agentnet_policy::{ListKind, Message, MessageError, Protocol};
+use agentnet_policy::{Message, MessageError, Protocol};
 use bytes::Bytes;
 use http::Method;
 use http::request::Parts;
@@ -24,8 +25,6 @@ pub struct Call {
     pub method: Option<String>,
     /// The tool, prompt, resource URI or skill, for audit.
     pub target: Option<String>,
-    /// An MCP list request whose result is filtered for the caller.
-    pub list: Option<ListKind>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +42,8 @@ pub enum CallKind {
 pub enum CodecError {
     #[error("the body is not valid JSON ({0})")]
     Parse(String),
+    #[error("the message is ambiguous: {0}")]
+    Ambiguous(ambiguity::Ambiguity),
     #[error("JSON-RPC batches are not supported: send one message per request")]
     Batch,
     #[error("invalid JSON-RPC message: {source}")]
@@ -67,7 +68,6 @@ impl Call {
             id: None,
             method: None,
             target: None,
-            list: None,
         }
     }
 
@@ -102,6 +102,7 @@ pub fn classify(protocol: Protocol, parts: &Parts, body: &Bytes) -> Result<Call,
         };
     }
     let value = jsonrpc::parse(body).map_err(CodecError::Parse)?;
+    ambiguity::check(body).map_err(CodecError::Ambiguous)?;
     if value.is_array() {
         return Err(CodecError::Batch);
     }

@@ -1,6 +1,8 @@
-//! Server-Sent Events framing, for the one case where the sidecar looks inside a
-//! stream: finding the event that carries a list response. Events are split as their
-//! bytes arrive, each handed on whole and at once; nothing waits for the stream's end.
+//! Server-Sent Events framing, read exactly as the WHATWG event-stream parser reads it
+//! (lines end with `\r\n`, `\n` or a lone `\r`; a byte-order mark at the start of the
+//! stream is dropped), so the sidecar sees every `data:` line a client will. Events are
+//! split as their bytes arrive, each handed on whole and at once; nothing waits for the
+//! stream's end.
 
 use bytes::{Bytes, BytesMut};
 
@@ -11,7 +13,12 @@ pub struct Splitter {
     /// Where to resume scanning for a blank line.
     scanned: usize,
     limit: usize,
+    /// Nothing has been seen yet: a leading byte-order mark is still to be dropped.
+    at_start: bool,
 }
+
+/// UTF-8 byte-order mark, which an event stream may start with.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("an SSE event is larger than {limit} bytes")]
@@ -28,12 +35,22 @@ impl Splitter {
             buf: BytesMut::new(),
             scanned: 0,
             limit,
+            at_start: true,
         }
     }
 
     /// Adds a chunk; returns the events it completed, in order.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Bytes>, EventTooLarge> {
         self.buf.extend_from_slice(chunk);
+        if self.at_start {
+            if self.buf.len() < BOM.len() && BOM.starts_with(&self.buf) {
+                return Ok(Vec::new());
+            }
+            if self.buf.starts_with(BOM) {
+                let _ = self.buf.split_to(BOM.len());
+            }
+            self.at_start = false;
+        }
         let mut events = Vec::new();
         while let Some(end) = event_end(&self.buf, self.scanned) {
             events.push(self.buf.split_to(end).freeze());
@@ -83,15 +100,20 @@ fn event_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// The event's data: its `data:` lines joined with `\n`, or `None` if it has none.
+/// The event's lines, split at `\r\n`, `\n` or a lone `\r`; empty lines dropped.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split(['\r', '\n']).filter(|l| !l.is_empty())
+}
+
+/// The event's data: its `data:` lines joined with `\n`, or `None` if it has none (or
+/// is not UTF-8, which no client reads as data either).
 pub fn data(event: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(event).ok()?;
-    let mut lines = text
-        .lines()
+    let mut values = lines(text)
         .filter_map(|l| l.strip_prefix("data"))
         .filter_map(field_value);
-    let first = lines.next()?;
-    Some(lines.fold(first.to_owned(), |mut all, l| {
+    let first = values.next()?;
+    Some(values.fold(first.to_owned(), |mut all, l| {
         all.push('\n');
         all.push_str(l);
         all
@@ -108,12 +130,12 @@ fn field_value(rest: &str) -> Option<&str> {
 }
 
 /// The event with its data replaced by `data` (one line per line of `data`); other
-/// fields (`event`, `id`, `retry`, comments) are kept in place.
+/// fields (`event`, `id`, `retry`, comments) are kept in place, with `\n` line ends.
 pub fn with_data(event: &[u8], data: &str) -> Bytes {
     let text = String::from_utf8_lossy(event);
     let mut out = String::with_capacity(event.len() + data.len());
     let mut written = false;
-    for line in text.lines().filter(|l| !l.is_empty()) {
+    for line in lines(&text) {
         if line.strip_prefix("data").and_then(field_value).is_none() {
             out.push_str(line);
             out.push('\n');
@@ -173,6 +195,25 @@ mod tests {
             s.push(b"data: 123456789").unwrap_err(),
             EventTooLarge { limit: 8 }
         );
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines_as_clients_read_them() {
+        let event = b"event: message\rdata: {\"a\":\rdata: 1}\r\r";
+        assert_eq!(data(event).as_deref(), Some("{\"a\":\n1}"));
+        assert_eq!(with_data(event, "{}"), "event: message\ndata: {}\n\n");
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_dropped_even_split_across_chunks() {
+        let mut s = Splitter::new(1024);
+        assert!(s.push(b"\xEF\xBB").unwrap().is_empty());
+        let events = s.push(b"\xBFdata: x\n\n").unwrap();
+        assert_eq!(events, vec![Bytes::from_static(b"data: x\n\n")]);
+        assert_eq!(data(&events[0]).as_deref(), Some("x"));
+        // Only at the start of the stream.
+        let events = s.push(b"\xEF\xBB\xBFdata: y\n\n").unwrap();
+        assert_eq!(data(&events[0]), None);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use agentnet_policy::{A2aMethod, ListKind, Message, MessageError, Protocol};
+use agentnet_policy::{A2aMethod, Message, MessageError, Protocol};
 use bytes::Bytes;
 use http::Request;
 use http::request::Parts;
@@ -53,22 +53,29 @@ fn classifies_a_legacy_tool_call() {
 }
 
 #[test]
-fn marks_list_requests_for_filtering() {
+fn tells_requests_from_notifications() {
     let list = mcp(
         &[],
         r#"{"jsonrpc":"2.0","id":2,"method":"resources/templates/list"}"#,
     )
     .unwrap();
-    assert_eq!(list.list, Some(ListKind::ResourceTemplates));
+    assert_eq!(list.kind, CallKind::Request);
     let note = mcp(
         &[],
         r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
     )
     .unwrap();
-    assert_eq!(
-        (note.kind, note.list, note.id),
-        (CallKind::Notification, None, None)
-    );
+    assert_eq!((note.kind, note.id), (CallKind::Notification, None));
+}
+
+#[test]
+fn ambiguous_requests_are_rejected_before_any_decision() {
+    let err = mcp(
+        &[],
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","name":"get-secret"}}"#,
+    )
+    .unwrap_err();
+    assert!(matches!(err, CodecError::Ambiguous(_)), "{err}");
 }
 
 #[test]
