@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{
     Capture, Config, ExtensionsConfig, IdentityConfig, LimitsConfig, OutboundDefault, PortItem,
+    SecretUrl,
 };
 use crate::identity::LocalIdentity;
 use crate::listeners::admin::{self, Admin};
@@ -230,7 +231,7 @@ fn proxy(parts: &Parts, policy: Arc<PolicyState>, identity: LocalIdentity) -> Re
         forward: Forwarder::new(connect_timeout, parts.upstream_ca_file.as_deref())?,
         external_auth: ExternalAuth::new(parts.extensions.extauth_timeout),
         rate_limiter: rate_limiter(&parts.extensions)?,
-        tracer: Tracer::new(parts.extensions.otlp_endpoint.as_deref())?,
+        tracer: Tracer::new(parts.extensions.otlp_endpoint.as_ref().map(SecretUrl::expose))?,
         metrics: Arc::new(Metrics::new()),
         tunnels: Tunnels::new(),
         limits: Limits {
@@ -243,7 +244,7 @@ fn proxy(parts: &Parts, policy: Arc<PolicyState>, identity: LocalIdentity) -> Re
 }
 
 fn rate_limiter(extensions: &ExtensionsConfig) -> Result<RateLimiter> {
-    let url = extensions.rate_limit_redis_url.as_deref();
+    let url = extensions.rate_limit_redis_url.as_ref().map(SecretUrl::expose);
     let global = GlobalStore::new(url).context("--rate-limit-redis-url")?;
     Ok(RateLimiter::new(extensions.rate_limit_max_keys, global))
 }
@@ -330,7 +331,8 @@ fn serve_admin(
     admin: Admin,
 ) -> (watch::Sender<bool>, JoinHandle<std::io::Result<()>>) {
     let (stop, mut stopped) = watch::channel(false);
-    let server = axum::serve(listener, admin::router(admin));
+    let router = admin::router(admin).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, router);
     let server = server.with_graceful_shutdown(async move { until_set(&mut stopped).await });
     (stop, tokio::spawn(async move { server.await }))
 }

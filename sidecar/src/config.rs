@@ -133,13 +133,22 @@ pub struct ExtensionsConfig {
 
     /// Redis for `Global` rate limits (`redis://host:6379`), shared by every sidecar;
     /// unset: requests a Global limit applies to are refused.
-    #[arg(long, env = "AGENTNET_RATE_LIMIT_REDIS_URL")]
-    pub rate_limit_redis_url: Option<String>,
+    #[arg(long, env = "AGENTNET_RATE_LIMIT_REDIS_URL", value_parser = secret_url)]
+    pub rate_limit_redis_url: Option<SecretUrl>,
 
     /// OTLP/gRPC endpoint for traces, e.g. http://otel-collector:4317. Unset: tracing
     /// is off and costs nothing.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
-    pub otlp_endpoint: Option<String>,
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = secret_url)]
+    pub otlp_endpoint: Option<SecretUrl>,
+}
+
+/// A URL that may carry credentials (`redis://:password@host`): shown (`/config`, the
+/// start-up log, `Debug`) with its userinfo replaced by `***`, used as given.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(String);
+
+fn secret_url(s: &str) -> Result<SecretUrl, String> {
+    Ok(SecretUrl(s.to_owned()))
 }
 
 /// Who this sidecar's agent is. Until workload certificates exist, a flag says so.
@@ -242,6 +251,39 @@ pub enum ConfigError {
     ConfigDir(String),
     #[error(transparent)]
     Mesh(#[from] MeshError),
+}
+
+// === impl SecretUrl ===
+
+impl SecretUrl {
+    /// The URL itself, credentials included: only for the client that connects.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any userinfo replaced.
+    pub fn redacted(&self) -> String {
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return self.0.clone();
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        match rest[..end].rfind('@') {
+            Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+            None => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for SecretUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
 }
 
 // === impl Config ===

@@ -149,3 +149,25 @@ fn explain_is_a_subcommand_with_its_own_flags() {
         ("tools/mcp", Some("add"), true)
     );
 }
+
+#[test]
+fn credentials_in_urls_never_show() {
+    let cli = Cli::try_parse_from([
+        "agentnet-sidecar",
+        "--rate-limit-redis-url",
+        "redis://:hunter2@cache:6379/0",
+        "--otlp-endpoint",
+        "http://user:s3cret@otel:4317",
+    ])
+    .unwrap();
+    let shown = serde_json::to_string(&cli.run).unwrap();
+    let debug = format!("{:?}", cli.run);
+    for text in [&shown, &debug] {
+        assert!(!text.contains("hunter2") && !text.contains("s3cret"), "{text}");
+    }
+    assert!(shown.contains("redis://***@cache:6379/0"), "{shown}");
+    let redis = cli.run.extensions.rate_limit_redis_url.unwrap();
+    assert_eq!(redis.expose(), "redis://:hunter2@cache:6379/0");
+    let plain = super::SecretUrl("http://otel:4317/v1?a@b".into());
+    assert_eq!(plain.redacted(), "http://otel:4317/v1?a@b", "an @ after the host is no userinfo");
+}

@@ -1,14 +1,17 @@
-//! The admin listener (127.0.0.1:15000 by default): `/live`, `/ready`, `/metrics`
-//! (Prometheus), `/config`, `/explain` and `/identity` (the workload certificate in
-//! use: SPIFFE ID, serial, validity; never the key).
+//! The admin listener (127.0.0.1:15000 by default; in a pod on every address, for the
+//! kubelet's probes and Prometheus): `/live`, `/ready` and `/metrics` answer anyone;
+//! `/config`, `/explain` and `/identity` (the workload certificate in use: SPIFFE ID,
+//! serial, validity; never the key) answer only loopback, i.e. `kubectl exec` into the
+//! pod, never another pod or node: they describe the policy and the identity.
 
 pub mod client;
 mod view;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::{Router, middleware};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -33,14 +36,30 @@ pub struct Admin {
 }
 
 pub fn router(admin: Admin) -> Router {
+    let local_only = Router::new()
+        .route("/config", get(config))
+        .route("/explain", get(explain))
+        .route("/identity", get(identity))
+        .route_layer(middleware::from_fn(loopback_only));
     Router::new()
         .route("/live", get(|| async { "live\n" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route("/config", get(config))
-        .route("/explain", get(explain))
-        .route("/identity", get(identity))
+        .merge(local_only)
         .with_state(admin)
+}
+
+/// Refuses a request that did not come from this host (this pod's network namespace).
+async fn loopback_only(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    if peer.ip().to_canonical().is_loopback() {
+        return next.run(req).await;
+    }
+    let why = "this endpoint answers only from the pod itself: kubectl exec POD -c agentnet-sidecar -- agentnet-sidecar status|explain\n";
+    (StatusCode::FORBIDDEN, why).into_response()
 }
 
 async fn ready(State(admin): State<Admin>) -> Response {
@@ -116,3 +135,6 @@ async fn explain(
         false => format!("{explanation}\n").into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests;

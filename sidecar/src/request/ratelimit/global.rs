@@ -44,12 +44,20 @@ end
 return {1, 0, 0}
 ";
 
-/// The Redis store of global limits, connected on first use.
-#[derive(Debug)]
+/// The Redis store of global limits, connected on first use. Its `Debug` shows no
+/// connection details (the URL may hold a password).
 pub struct GlobalStore {
     client: Option<redis::Client>,
     connection: OnceCell<ConnectionManager>,
     script: Script,
+}
+
+impl std::fmt::Debug for GlobalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalStore")
+            .field("configured", &self.client.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a global limit could not be checked; the request is refused.

@@ -30,10 +30,10 @@ struct Inner {
     tracer: opentelemetry_sdk::trace::Tracer,
 }
 
+/// The endpoint is not part of the message: it may carry credentials.
 #[derive(Debug, thiserror::Error)]
-#[error("--otlp-endpoint {endpoint}: {message}")]
+#[error("--otlp-endpoint: {message}")]
 pub struct TraceError {
-    endpoint: String,
     message: String,
 }
 
@@ -53,7 +53,6 @@ impl Tracer {
             .with_endpoint(endpoint)
             .build()
             .map_err(|e| TraceError {
-                endpoint: endpoint.to_owned(),
                 message: e.to_string(),
             })?;
         let batch = BatchConfigBuilder::default()
