@@ -42,9 +42,11 @@ pub fn parse(authority: &str, default_port: u16) -> Result<Authority, AuthorityE
     let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let (host, port) = split(hostport)?;
     let port = match port {
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-            p.parse::<u16>().ok().filter(|p| *p != 0).ok_or(AuthorityError::Port)?
-        }
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or(AuthorityError::Port)?,
         Some(_) => return Err(AuthorityError::Port),
         None => default_port,
     };
@@ -57,7 +59,10 @@ pub fn parse(authority: &str, default_port: u16) -> Result<Authority, AuthorityE
 /// The host alone (no port), canonical; e.g. an SNI name or a `Host` value's host.
 pub fn parse_host(host: &str) -> Result<Host, AuthorityError> {
     if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return v6.parse::<Ipv6Addr>().map(|ip| Host::Ip(IpAddr::V6(ip))).map_err(|_| AuthorityError::Ipv6);
+        return v6
+            .parse::<Ipv6Addr>()
+            .map(|ip| Host::Ip(IpAddr::V6(ip)))
+            .map_err(|_| AuthorityError::Ipv6);
     }
     let name = host.strip_suffix('.').unwrap_or(host);
     if name.is_empty() {
@@ -66,10 +71,15 @@ pub fn parse_host(host: &str) -> Result<Host, AuthorityError> {
     // A name that ends in a number is an IPv4 address however spelled (the WHATWG URL
     // rule browsers and most clients follow), or nothing any two resolvers agree on.
     if name.rsplit('.').next().is_some_and(looks_numeric) {
-        return numeric_ipv4(name).map(|ip| Host::Ip(IpAddr::V4(ip))).ok_or(AuthorityError::Number);
+        return numeric_ipv4(name)
+            .map(|ip| Host::Ip(IpAddr::V4(ip)))
+            .ok_or(AuthorityError::Number);
     }
     let valid = name.split('.').all(|label| {
-        !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     });
     if !valid {
         return Err(AuthorityError::Name);
@@ -83,7 +93,10 @@ fn split(hostport: &str) -> Result<(&str, Option<&str>), AuthorityError> {
         let (host, rest) = hostport.split_at(end + 1);
         return match rest {
             "" => Ok((host, None)),
-            _ => rest.strip_prefix(':').map(|p| (host, Some(p))).ok_or(AuthorityError::Port),
+            _ => rest
+                .strip_prefix(':')
+                .map(|p| (host, Some(p)))
+                .ok_or(AuthorityError::Port),
         };
     }
     Ok(match hostport.rsplit_once(':') {
@@ -127,7 +140,11 @@ fn looks_numeric(part: &str) -> bool {
 fn number(part: &str) -> Option<u64> {
     let lower = part.to_ascii_lowercase();
     if let Some(hex) = lower.strip_prefix("0x") {
-        return if hex.is_empty() { Some(0) } else { u64::from_str_radix(hex, 16).ok() };
+        return if hex.is_empty() {
+            Some(0)
+        } else {
+            u64::from_str_radix(hex, 16).ok()
+        };
     }
     if part.len() > 1 && part.starts_with('0') {
         return u64::from_str_radix(&part[1..], 8).ok();

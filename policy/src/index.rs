@@ -2,8 +2,8 @@
 //! policies in upstream's order, the CEL engine, the status report and a generation.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde::{Serialize, Serializer};

@@ -231,7 +231,13 @@ fn proxy(parts: &Parts, policy: Arc<PolicyState>, identity: LocalIdentity) -> Re
         forward: Forwarder::new(connect_timeout, parts.upstream_ca_file.as_deref())?,
         external_auth: ExternalAuth::new(parts.extensions.extauth_timeout),
         rate_limiter: rate_limiter(&parts.extensions)?,
-        tracer: Tracer::new(parts.extensions.otlp_endpoint.as_ref().map(SecretUrl::expose))?,
+        tracer: Tracer::new(
+            parts
+                .extensions
+                .otlp_endpoint
+                .as_ref()
+                .map(SecretUrl::expose),
+        )?,
         metrics: Arc::new(Metrics::new()),
         tunnels: Tunnels::new(),
         limits: Limits {
@@ -244,7 +250,10 @@ fn proxy(parts: &Parts, policy: Arc<PolicyState>, identity: LocalIdentity) -> Re
 }
 
 fn rate_limiter(extensions: &ExtensionsConfig) -> Result<RateLimiter> {
-    let url = extensions.rate_limit_redis_url.as_ref().map(SecretUrl::expose);
+    let url = extensions
+        .rate_limit_redis_url
+        .as_ref()
+        .map(SecretUrl::expose);
     let global = GlobalStore::new(url).context("--rate-limit-redis-url")?;
     Ok(RateLimiter::new(extensions.rate_limit_max_keys, global))
 }

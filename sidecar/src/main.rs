@@ -19,7 +19,9 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("agentnet-sidecar init: {e}; the pod must not start without its capture rules");
+                eprintln!(
+                    "agentnet-sidecar init: {e}; the pod must not start without its capture rules"
+                );
                 ExitCode::FAILURE
             }
         };

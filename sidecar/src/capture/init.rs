@@ -70,7 +70,8 @@ pub fn run(args: InitArgs) -> Result<String, InitError> {
         report.push_str(&format!("# {}\n{input}", family.restore_command()));
     }
     if !families().contains(&Family::V6) {
-        report.push_str("# IPv6 is disabled in this network namespace: no ip6tables rules needed\n");
+        report
+            .push_str("# IPv6 is disabled in this network namespace: no ip6tables rules needed\n");
     }
     Ok(report)
 }
@@ -132,7 +133,10 @@ fn verify(family: Family, spec: &CaptureSpec) -> Result<(), InitError> {
     let out = Command::new(save)
         .args(["-t", "nat"])
         .output()
-        .map_err(|source| InitError::Spawn { command: save, source })?;
+        .map_err(|source| InitError::Spawn {
+            command: save,
+            source,
+        })?;
     if !out.status.success() || !is_installed(&String::from_utf8_lossy(&out.stdout), spec) {
         return Err(InitError::NotInstalled { command, save });
     }

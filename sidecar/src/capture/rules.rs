@@ -88,7 +88,11 @@ pub fn restore_input(spec: &CaptureSpec, family: Family) -> String {
     for port in &spec.exclude_outbound_ports {
         exempt(format!("-p tcp --dport {port}"));
     }
-    for net in spec.exclude_outbound_cidrs.iter().filter(|n| family.contains(n)) {
+    for net in spec
+        .exclude_outbound_cidrs
+        .iter()
+        .filter(|n| family.contains(n))
+    {
         exempt(format!("-d {net}"));
     }
     let _ = writeln!(

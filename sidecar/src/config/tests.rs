@@ -163,11 +163,18 @@ fn credentials_in_urls_never_show() {
     let shown = serde_json::to_string(&cli.run).unwrap();
     let debug = format!("{:?}", cli.run);
     for text in [&shown, &debug] {
-        assert!(!text.contains("hunter2") && !text.contains("s3cret"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cret"),
+            "{text}"
+        );
     }
     assert!(shown.contains("redis://***@cache:6379/0"), "{shown}");
     let redis = cli.run.extensions.rate_limit_redis_url.unwrap();
     assert_eq!(redis.expose(), "redis://:hunter2@cache:6379/0");
     let plain = super::SecretUrl("http://otel:4317/v1?a@b".into());
-    assert_eq!(plain.redacted(), "http://otel:4317/v1?a@b", "an @ after the host is no userinfo");
+    assert_eq!(
+        plain.redacted(),
+        "http://otel:4317/v1?a@b",
+        "an @ after the host is no userinfo"
+    );
 }

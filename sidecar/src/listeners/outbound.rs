@@ -89,12 +89,15 @@ fn connection(
         match inspect(&proxy, &stream, to).await {
             Some(Protocol::Http1 | Protocol::Http2) => {
                 let service = service(proxy, Arrival::Captured(to));
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let connection =
+                    builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 if let Err(e) = watcher.watch(connection.into_owned()).await {
                     tracing::debug!(error = %e, "captured connection ended with an error");
                 }
             }
-            Some(Protocol::Tls { sni }) => opaque::handle(proxy, stream, to, Seen::Tls { sni }).await,
+            Some(Protocol::Tls { sni }) => {
+                opaque::handle(proxy, stream, to, Seen::Tls { sni }).await
+            }
             Some(Protocol::Opaque) | None => opaque::handle(proxy, stream, to, Seen::Opaque).await,
         }
     };

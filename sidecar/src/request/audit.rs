@@ -11,10 +11,21 @@ use http::Method;
 
 use crate::metrics::{Metrics, RequestLabels, label_method};
 use crate::request::codec::Call;
-use crate::request::identify::Passthrough;
+use crate::request::forward::UpstreamError;
+use crate::request::identify::{Passthrough, RouteError};
+use crate::request::respond::ProxyError;
 use crate::request::trace::{Finish, RequestTrace};
 
 pub const TARGET: &str = "agentnet::audit";
+
+fn upstream_kind(e: &UpstreamError) -> &'static str {
+    match e {
+        UpstreamError::Connect { .. } => "connect",
+        UpstreamError::Tls { .. } => "tls",
+        UpstreamError::Protocol { .. } => "protocol",
+        UpstreamError::Uri(_) => "uri",
+    }
+}
 
 /// What happened to a request, as far as it got.
 #[derive(Debug)]
@@ -114,6 +125,30 @@ impl Record {
             Passthrough::ExcludedPort => "excluded port: passed through without policy".into(),
             Passthrough::OutboundAllow => "not an XBackend: allowed by the outbound default".into(),
         });
+    }
+
+    /// Records why the request failed: the one place a failure reaches the record.
+    /// Refusals of the destination are denials; upstream failures are counted by kind;
+    /// anything else that came before a decision is a rejection with its reason.
+    pub fn failed(&mut self, e: &ProxyError) {
+        match e {
+            ProxyError::NotSynced
+            | ProxyError::Route(RouteError::Ambiguous(_) | RouteError::HostMismatch { .. }) => {
+                self.denied(None, None, e.to_string())
+            }
+            ProxyError::Route(RouteError::OutboundDenied(authority)) => {
+                self.destination = Some(authority.clone());
+                self.denied(None, None, e.to_string());
+            }
+            ProxyError::Upstream(u) => {
+                let backend = self.backend.as_deref().unwrap_or_default();
+                self.metrics.upstream_error(backend, upstream_kind(u));
+                self.reason.get_or_insert_with(|| e.to_string());
+            }
+            ProxyError::Denied(_) | ProxyError::RateLimited(_) => {}
+            _ if self.decision.is_none() => self.reason = Some(e.to_string()),
+            _ => {}
+        }
     }
 
     pub fn denied(&mut self, policy: Option<String>, rule: Option<String>, reason: String) {

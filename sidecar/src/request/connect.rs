@@ -138,12 +138,7 @@ pub(crate) async fn connect(address: &str, timeout: Duration) -> Result<TcpStrea
 }
 
 /// Copies both ways until either side closes or shutdown closes every tunnel.
-async fn splice(
-    upgrade: OnUpgrade,
-    upstream: TcpStream,
-    open: Open,
-    close: watch::Receiver<bool>,
-) {
+async fn splice(upgrade: OnUpgrade, upstream: TcpStream, open: Open, close: watch::Receiver<bool>) {
     let Ok(upgraded) = upgrade.await else { return };
     copy_both_ways(TokioIo::new(upgraded), upstream, open, close).await;
 }
@@ -155,8 +150,12 @@ pub(crate) async fn splice_streams(tunnels: &Tunnels, client: TcpStream, upstrea
     copy_both_ways(client, upstream, open, close).await;
 }
 
-async fn copy_both_ways<C>(mut client: C, mut upstream: TcpStream, open: Open, mut close: watch::Receiver<bool>)
-where
+async fn copy_both_ways<C>(
+    mut client: C,
+    mut upstream: TcpStream,
+    open: Open,
+    mut close: watch::Receiver<bool>,
+) where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let _open = open;

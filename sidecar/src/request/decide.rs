@@ -209,3 +209,6 @@ pub fn deciding_policy(decision: &Decision, backend: &Backend) -> Option<String>
     };
     (!names.is_empty()).then(|| names.join(", "))
 }
+
+#[cfg(test)]
+mod tests;

@@ -46,7 +46,9 @@ pub enum TargetError {
         "the path {0:?} has dot segments or encoded separators, which the sidecar does not forward"
     )]
     Path(String),
-    #[error("CONNECT on a captured connection to {0} is refused: the sidecar cannot see inside the tunnel")]
+    #[error(
+        "CONNECT on a captured connection to {0} is refused: the sidecar cannot see inside the tunnel"
+    )]
     CapturedConnect(std::net::SocketAddr),
 }
 
@@ -88,10 +90,14 @@ pub fn captured(parts: &Parts, to: std::net::SocketAddr) -> Result<Target, Targe
     }
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     check_path(path)?;
-    let host = parts.uri.authority().map(|a| a.as_str().to_owned()).or_else(|| {
-        let host = parts.headers.get(http::header::HOST)?;
-        host.to_str().ok().map(str::to_owned)
-    });
+    let host = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            let host = parts.headers.get(http::header::HOST)?;
+            host.to_str().ok().map(str::to_owned)
+        });
     Ok(Target::Captured {
         to,
         host,

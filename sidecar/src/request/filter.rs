@@ -18,8 +18,8 @@ use std::sync::Arc;
 use agentnet_policy::{Index, ListKind, Request};
 use bytes::Bytes;
 use futures::stream;
-use http::header::{self, HeaderValue};
 use http::Response;
+use http::header::{self, HeaderValue};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, StreamBody};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -76,7 +76,11 @@ where
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        });
     let (mut parts, incoming) = resp.into_parts();
     if is_sse {
         return Ok(Response::from_parts(parts, sse_body(incoming, filter)));
@@ -143,7 +147,8 @@ impl ResponseFilter {
     fn messages(&self, text: &str) -> Result<Option<String>, FilterError> {
         ambiguity::check(text.as_bytes()).map_err(FilterError::Ambiguous)?;
         if text.trim_start().starts_with('[') {
-            let batch: Vec<&RawValue> = serde_json::from_str(text).map_err(|_| FilterError::NotJson)?;
+            let batch: Vec<&RawValue> =
+                serde_json::from_str(text).map_err(|_| FilterError::NotJson)?;
             let mut changed = false;
             let mut out = Vec::with_capacity(batch.len());
             for message in batch {

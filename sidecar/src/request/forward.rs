@@ -123,10 +123,15 @@ impl Forwarder {
 
     /// Whether the backend's Service runs peer sidecars (reached only over mTLS).
     pub fn is_peer(&self, backend: &Backend) -> bool {
-        let Some(Destination::Service { namespace, name, .. }) = backend.destination() else {
+        let Some(Destination::Service {
+            namespace, name, ..
+        }) = backend.destination()
+        else {
             return false;
         };
-        self.mesh.as_ref().is_some_and(|m| m.peer(namespace, name).is_some())
+        self.mesh
+            .as_ref()
+            .is_some_and(|m| m.peer(namespace, name).is_some())
     }
 
     fn pick_service(&self, service: &Destination) -> Option<Upstream> {

@@ -124,7 +124,10 @@ fn by_authority<'i>(
 ) -> Result<Route<'i>, RouteError> {
     let canonical = canonical(authority)?;
     if routing.excluded_ports.contains(&canonical.port) {
-        return Ok(Route::pass(canonical.to_string(), Passthrough::ExcludedPort));
+        return Ok(Route::pass(
+            canonical.to_string(),
+            Passthrough::ExcludedPort,
+        ));
     }
     match index.lookup(&canonical, &routing.caller_namespace) {
         Lookup::Backend(backend) => Ok(Route::Backend(BackendTarget {
@@ -147,7 +150,9 @@ fn captured<'i>(
     index: &'i Index,
     routing: &Routing,
 ) -> Result<Route<'i>, RouteError> {
-    let named = host.map(|h| canonical_with_port(h, to.port())).transpose()?;
+    let named = host
+        .map(|h| canonical_with_port(h, to.port()))
+        .transpose()?;
     match index.at(to) {
         Lookup::Backend(backend) => {
             let authority = match &named {

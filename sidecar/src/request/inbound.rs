@@ -43,7 +43,7 @@ pub async fn handle(
     audit.trace = proxy.tracer.request(req.headers());
     let response = match stages(&proxy, target.as_deref(), peer, req, &mut audit).await {
         Ok(response) => response,
-        Err(e) => pipeline::failed(&proxy, &mut audit, e),
+        Err(e) => pipeline::failed(&mut audit, e),
     };
     audit.status = Some(response.status().as_u16());
     response

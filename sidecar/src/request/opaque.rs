@@ -8,7 +8,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use agentnet_policy::{Backend, BackendRef, Destination, HttpRequest, Index, Lookup, Message, Request};
+use agentnet_policy::{
+    Backend, BackendRef, Destination, HttpRequest, Index, Lookup, Message, Request,
+};
 use tokio::net::TcpStream;
 
 use crate::config::OutboundDefault;
@@ -36,6 +38,7 @@ pub async fn handle(proxy: Arc<Proxy>, client: TcpStream, to: SocketAddr, seen: 
         Seen::Opaque => "tcp",
     };
     if let Err(e) = decide(&proxy, to, &seen, &mut audit) {
+        audit.failed(&e);
         if audit.decision.is_none() {
             audit.denied(None, None, e.to_string());
         }
@@ -48,14 +51,19 @@ pub async fn handle(proxy: Arc<Proxy>, client: TcpStream, to: SocketAddr, seen: 
             connect::splice_streams(&proxy.tunnels, client, upstream).await;
         }
         Err(e) => {
-            audit.reason = Some(e.to_string());
+            audit.failed(&e);
             tracing::debug!(%to, error = %e, "captured connection: upstream unreachable");
         }
     }
 }
 
 /// `Ok` when the connection may go to `to`; the audit record says why either way.
-fn decide(proxy: &Proxy, to: SocketAddr, seen: &Seen, audit: &mut Record) -> Result<(), ProxyError> {
+fn decide(
+    proxy: &Proxy,
+    to: SocketAddr,
+    seen: &Seen,
+    audit: &mut Record,
+) -> Result<(), ProxyError> {
     let index = synced_index(proxy, audit)?;
     let sni = match seen {
         Seen::Tls { sni: Some(name) } => Some(name.as_str()),
@@ -71,7 +79,11 @@ fn decide(proxy: &Proxy, to: SocketAddr, seen: &Seen, audit: &mut Record) -> Res
         return match proxy.routing.outbound_default {
             OutboundDefault::Allow => {
                 let protocol = audit.protocol;
-                audit.passthrough(&destination, &http::Method::CONNECT, Passthrough::OutboundAllow);
+                audit.passthrough(
+                    &destination,
+                    &http::Method::CONNECT,
+                    Passthrough::OutboundAllow,
+                );
                 (audit.protocol, audit.method) = (protocol, Some(protocol.to_uppercase()));
                 Ok(())
             }
@@ -95,10 +107,17 @@ fn decide(proxy: &Proxy, to: SocketAddr, seen: &Seen, audit: &mut Record) -> Res
 }
 
 /// An external (`hostname`) backend the SNI names on this port.
-fn external_backend<'i>(index: &'i Index, sni: &str, port: u16, proxy: &Proxy) -> Option<&'i Backend> {
+fn external_backend<'i>(
+    index: &'i Index,
+    sni: &str,
+    port: u16,
+    proxy: &Proxy,
+) -> Option<&'i Backend> {
     let authority = canonical(&format!("{sni}:{port}")).ok()?;
     match index.lookup(&authority, &proxy.routing.caller_namespace) {
-        Lookup::Backend(b) if matches!(b.destination(), Some(Destination::External { .. })) => Some(b),
+        Lookup::Backend(b) if matches!(b.destination(), Some(Destination::External { .. })) => {
+            Some(b)
+        }
         _ => None,
     }
 }
@@ -127,7 +146,12 @@ fn refusal(proxy: &Proxy, backend: &Backend, protocol: &str) -> Option<String> {
 }
 
 /// The facts of a connection: who calls which backend, at which authority.
-fn request(proxy: &Proxy, backend: &Backend, to: SocketAddr, sni: Option<&str>) -> Result<Request, ProxyError> {
+fn request(
+    proxy: &Proxy,
+    backend: &Backend,
+    to: SocketAddr,
+    sni: Option<&str>,
+) -> Result<Request, ProxyError> {
     let authority = sni.map_or_else(|| to.to_string(), |name| format!("{name}:{}", to.port()));
     let http = HttpRequest::new("CONNECT", "/", &authority, to.port())
         .map_err(|e| ProxyError::BadRequest(e.to_string()))?;

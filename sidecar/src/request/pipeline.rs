@@ -20,7 +20,7 @@ use crate::request::connect;
 use crate::request::decide;
 use crate::request::destination::{self, Target};
 use crate::request::filter::{self, ResponseFilter};
-use crate::request::forward::{self, Upstream, UpstreamError};
+use crate::request::forward::{self, Upstream};
 use crate::request::identify::{self, BackendRoute, BackendTarget, PassthroughRoute, Route};
 use crate::request::proxy::Proxy;
 use crate::request::respond::ProxyError;
@@ -35,12 +35,16 @@ pub enum Arrival {
 }
 
 /// Serves one request; never fails (a failure is a response).
-pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>, arrival: Arrival) -> Response<ProxyBody> {
+pub async fn handle(
+    proxy: Arc<Proxy>,
+    req: Request<Incoming>,
+    arrival: Arrival,
+) -> Response<ProxyBody> {
     let mut audit = Record::new(proxy.identity.label(), proxy.metrics.clone(), proxy.audit);
     audit.trace = proxy.tracer.request(req.headers());
     let response = match stages(&proxy, req, arrival, &mut audit).await {
         Ok(response) => response,
-        Err(e) => failed(&proxy, &mut audit, e),
+        Err(e) => failed(&mut audit, e),
     };
     audit.status = Some(response.status().as_u16());
     response
@@ -172,21 +176,9 @@ pub(crate) fn synced_index(proxy: &Proxy, audit: &mut Record) -> Result<Arc<Inde
     Ok(index)
 }
 
-pub(crate) fn failed(proxy: &Proxy, audit: &mut Record, e: ProxyError) -> Response<ProxyBody> {
-    match &e {
-        ProxyError::NotSynced => audit.denied(None, None, e.to_string()),
-        ProxyError::Route(identify::RouteError::OutboundDenied(authority)) => {
-            audit.destination = Some(authority.clone());
-            audit.denied(None, None, e.to_string());
-        }
-        ProxyError::Upstream(u) => proxy.metrics.upstream_error(
-            audit.backend.as_deref().unwrap_or_default(),
-            upstream_kind(u),
-        ),
-        ProxyError::Denied(_) | ProxyError::RateLimited(_) => {}
-        _ if audit.decision.is_none() => audit.reason = Some(e.to_string()),
-        _ => {}
-    }
+/// A failed request: recorded (`Record::failed`, the one place that does), answered.
+pub(crate) fn failed(audit: &mut Record, e: ProxyError) -> Response<ProxyBody> {
+    audit.failed(&e);
     if !matches!(e, ProxyError::Denied(_) | ProxyError::RateLimited(_)) {
         tracing::debug!(error = %e, "request failed");
     }
@@ -268,13 +260,4 @@ async fn passthrough(
     let mut response = proxy.forward.send(&to, upstream).await?.map(body::stream);
     forward::strip_hop_by_hop(response.headers_mut());
     Ok(response)
-}
-
-fn upstream_kind(e: &UpstreamError) -> &'static str {
-    match e {
-        UpstreamError::Connect { .. } => "connect",
-        UpstreamError::Tls { .. } => "tls",
-        UpstreamError::Protocol { .. } => "protocol",
-        UpstreamError::Uri(_) => "uri",
-    }
 }

@@ -225,3 +225,24 @@ async fn http2_clients_use_both_ways_too() {
     assert_eq!(upstream.seen(), 2);
     sidecar.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
+    let upstream = Upstream::start().await;
+    let sidecar = Sidecar::start("", &[]).await;
+    let mut conn = tokio::net::TcpStream::connect(sidecar.outbound)
+        .await
+        .unwrap();
+    let request = format!(
+        "GET http://127.0.0.1:{port}/hello HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n\r\n",
+        port = upstream.port
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    // `shutdown(SHUT_WR)`: the request is complete, the client only reads now.
+    conn.shutdown().await.unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.ends_with("hello"), "{reply}");
+    sidecar.stop().await;
+}

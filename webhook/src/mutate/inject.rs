@@ -90,11 +90,22 @@ mod capture_checks {
     use super::InjectError;
     use crate::mutate::tuning::Tuning;
 
-    pub(super) fn check(spec: &PodSpec, sidecar_uid: i64, tuning: &Tuning) -> Result<(), InjectError> {
+    pub(super) fn check(
+        spec: &PodSpec,
+        sidecar_uid: i64,
+        tuning: &Tuning,
+    ) -> Result<(), InjectError> {
         let pod_uid = spec.security_context.as_ref().and_then(|s| s.run_as_user);
-        let containers = spec.containers.iter().chain(spec.init_containers.iter().flatten());
+        let containers = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten());
         for c in containers {
-            let uid = c.security_context.as_ref().and_then(|s| s.run_as_user).or(pod_uid);
+            let uid = c
+                .security_context
+                .as_ref()
+                .and_then(|s| s.run_as_user)
+                .or(pod_uid);
             if uid == Some(sidecar_uid) {
                 return Err(InjectError::SidecarUid {
                     container: c.name.clone(),

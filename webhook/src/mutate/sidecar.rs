@@ -31,7 +31,11 @@ pub const INBOUND_PORT_NAME: &str = "agentnet-in";
 /// starts (fail closed).
 pub fn capture_container(cfg: &MutateConfig, tuning: &Tuning) -> Container {
     let s = &cfg.sidecar;
-    let mut args = vec!["init".to_owned(), "--proxy-uid".to_owned(), s.sidecar_uid.to_string()];
+    let mut args = vec![
+        "init".to_owned(),
+        "--proxy-uid".to_owned(),
+        s.sidecar_uid.to_string(),
+    ];
     let mut list = |flag: &str, items: Vec<String>| {
         if !items.is_empty() {
             args.extend([flag.to_owned(), items.join(",")]);
@@ -39,9 +43,17 @@ pub fn capture_container(cfg: &MutateConfig, tuning: &Tuning) -> Container {
     };
     let inbound = tuning.inbound.iter().map(|i| i.port.to_string()).collect();
     list("--inbound-ports", inbound);
-    let ports = tuning.exclude_outbound_ports.iter().map(u16::to_string).collect();
+    let ports = tuning
+        .exclude_outbound_ports
+        .iter()
+        .map(u16::to_string)
+        .collect();
     list("--exclude-outbound-ports", ports);
-    let cidrs = tuning.exclude_outbound_cidrs.iter().map(ToString::to_string).collect();
+    let cidrs = tuning
+        .exclude_outbound_cidrs
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     list("--exclude-outbound-cidrs", cidrs);
     Container {
         name: contract::INIT_CONTAINER.into(),

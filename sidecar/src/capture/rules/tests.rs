@@ -35,8 +35,14 @@ fn exclusions_come_before_the_redirect_and_cidrs_go_to_their_family() {
     let v4 = restore_input(&s, Family::V4);
     let v6 = restore_input(&s, Family::V6);
     let redirect = v4.find("REDIRECT").unwrap();
-    for needle in ["--dport 5432 -j RETURN", "--dport 6379 -j RETURN", "-d 10.1.0.0/16 -j RETURN"] {
-        let at = v4.find(needle).unwrap_or_else(|| panic!("{needle} in {v4}"));
+    for needle in [
+        "--dport 5432 -j RETURN",
+        "--dport 6379 -j RETURN",
+        "-d 10.1.0.0/16 -j RETURN",
+    ] {
+        let at = v4
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {v4}"));
         assert!(at < redirect, "{needle} after the redirect");
     }
     assert!(!v4.contains("fd00::/8"));
@@ -49,7 +55,9 @@ fn inbound_app_ports_go_to_the_inbound_listener() {
     s.inbound_ports = vec![8080];
     let rules = restore_input(&s, Family::V4);
     assert!(rules.contains("-A PREROUTING -p tcp -j AGENTNET_INBOUND\n"));
-    assert!(rules.contains("-A AGENTNET_INBOUND -p tcp --dport 8080 -j REDIRECT --to-ports 15006\n"));
+    assert!(
+        rules.contains("-A AGENTNET_INBOUND -p tcp --dport 8080 -j REDIRECT --to-ports 15006\n")
+    );
     assert!(!restore_input(&spec(), Family::V4).contains("PREROUTING"));
 }
 

@@ -30,14 +30,37 @@ async fn status(path: &str, from: &str) -> StatusCode {
 #[tokio::test]
 async fn diagnostics_answer_only_loopback_and_probes_answer_anyone() {
     for path in ["/config", "/explain?backend=a/b", "/identity"] {
-        assert_eq!(status(path, "10.244.0.9:40000").await, StatusCode::FORBIDDEN, "{path}");
-        assert_eq!(status(path, "[fd00::9]:40000").await, StatusCode::FORBIDDEN, "{path}");
-        assert_ne!(status(path, "127.0.0.1:40000").await, StatusCode::FORBIDDEN, "{path}");
-        assert_ne!(status(path, "[::ffff:127.0.0.1]:40000").await, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(
+            status(path, "10.244.0.9:40000").await,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+        assert_eq!(
+            status(path, "[fd00::9]:40000").await,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+        assert_ne!(
+            status(path, "127.0.0.1:40000").await,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+        assert_ne!(
+            status(path, "[::ffff:127.0.0.1]:40000").await,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
     }
     for path in ["/live", "/metrics"] {
-        assert_eq!(status(path, "10.244.0.9:40000").await, StatusCode::OK, "{path}");
+        assert_eq!(
+            status(path, "10.244.0.9:40000").await,
+            StatusCode::OK,
+            "{path}"
+        );
     }
     // Not ready (never synced), but answered: the kubelet probes it from the node.
-    assert_eq!(status("/ready", "10.244.0.9:40000").await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        status("/ready", "10.244.0.9:40000").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }

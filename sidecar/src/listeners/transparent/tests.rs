@@ -19,8 +19,14 @@ fn client_hello(name: &str) -> Vec<u8> {
 
 #[test]
 fn tells_http_versions_tls_and_anything_else_apart() {
-    assert_eq!(classify(b"POST /mcp HTTP/1.1\r\n", false), Some(Protocol::Http1));
-    assert_eq!(classify(b"GET / HTTP/1.0\r\n\r\n", false), Some(Protocol::Http1));
+    assert_eq!(
+        classify(b"POST /mcp HTTP/1.1\r\n", false),
+        Some(Protocol::Http1)
+    );
+    assert_eq!(
+        classify(b"GET / HTTP/1.0\r\n\r\n", false),
+        Some(Protocol::Http1)
+    );
     assert_eq!(classify(H2_PREFACE, false), Some(Protocol::Http2));
     let hello = client_hello("tools.example.com");
     assert_eq!(
@@ -29,9 +35,16 @@ fn tells_http_versions_tls_and_anything_else_apart() {
             sni: Some("tools.example.com".into())
         })
     );
-    assert_eq!(classify(b"SSH-2.0-OpenSSH_9.2\r\n", false), Some(Protocol::Opaque));
+    assert_eq!(
+        classify(b"SSH-2.0-OpenSSH_9.2\r\n", false),
+        Some(Protocol::Opaque)
+    );
     assert_eq!(classify(b"\x00\x01\x02", false), Some(Protocol::Opaque));
-    assert_eq!(classify(b"get / HTTP/1.1\r\n", false), Some(Protocol::Opaque), "methods are case-sensitive");
+    assert_eq!(
+        classify(b"get / HTTP/1.1\r\n", false),
+        Some(Protocol::Opaque),
+        "methods are case-sensitive"
+    );
 }
 
 #[test]
@@ -41,7 +54,10 @@ fn waits_for_more_bytes_only_while_they_could_change_the_answer() {
     assert_eq!(classify(b"PRI * HTTP/2", false), None);
     let hello = client_hello("tools.example.com");
     assert_eq!(classify(&hello[..20], false), None);
-    assert_eq!(classify(&hello[..20], true), Some(Protocol::Tls { sni: None }));
+    assert_eq!(
+        classify(&hello[..20], true),
+        Some(Protocol::Tls { sni: None })
+    );
 }
 
 #[tokio::test]
@@ -51,11 +67,16 @@ async fn detection_peeks_without_consuming_and_times_out_to_opaque() {
     let addr = listener.local_addr().unwrap();
     let client = tokio::spawn(async move {
         let mut c = TcpStream::connect(addr).await.unwrap();
-        c.write_all(b"POST /mcp HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        c.write_all(b"POST /mcp HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
         c
     });
     let (mut server, _) = listener.accept().await.unwrap();
-    assert_eq!(detect(&server, DETECT_TIMEOUT).await.unwrap(), Protocol::Http1);
+    assert_eq!(
+        detect(&server, DETECT_TIMEOUT).await.unwrap(),
+        Protocol::Http1
+    );
     let mut first = [0u8; 4];
     server.read_exact(&mut first).await.unwrap();
     assert_eq!(&first, b"POST", "the bytes are still there to read");
@@ -65,7 +86,10 @@ async fn detection_peeks_without_consuming_and_times_out_to_opaque() {
     let silent = tokio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
     let (server, _) = listener.accept().await.unwrap();
     let started = std::time::Instant::now();
-    assert_eq!(detect(&server, Duration::from_millis(200)).await.unwrap(), Protocol::Opaque);
+    assert_eq!(
+        detect(&server, Duration::from_millis(200)).await.unwrap(),
+        Protocol::Opaque
+    );
     assert!(started.elapsed() >= Duration::from_millis(200));
     drop(silent.await.unwrap());
     assert_eq!(original_destination(&server), None, "not redirected");

@@ -40,8 +40,13 @@ enum Level {
 pub enum Ambiguity {
     #[error("the member {0:?} appears twice in one object")]
     Duplicate(String),
-    #[error("the member {found:?} reads as {canonical:?} to a case-insensitive decoder; spell it {canonical:?}")]
-    Spelling { found: String, canonical: &'static str },
+    #[error(
+        "the member {found:?} reads as {canonical:?} to a case-insensitive decoder; spell it {canonical:?}"
+    )]
+    Spelling {
+        found: String,
+        canonical: &'static str,
+    },
     #[error("{0}")]
     Json(String),
 }
@@ -142,7 +147,10 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 && key != *canonical
             {
                 let canonical = *canonical;
-                return Err(self.stop(Ambiguity::Spelling { found: key, canonical }));
+                return Err(self.stop(Ambiguity::Spelling {
+                    found: key,
+                    canonical,
+                }));
             }
             map.next_value_seed(self.at(child(self.level, &key)))?;
         }

@@ -41,7 +41,8 @@ fn filter() -> ResponseFilter {
 }
 
 fn json(f: &ResponseFilter, body: &[u8]) -> Result<Bytes, FilterError> {
-    Ok(f.json_body(body)?.unwrap_or_else(|| Bytes::copy_from_slice(body)))
+    Ok(f.json_body(body)?
+        .unwrap_or_else(|| Bytes::copy_from_slice(body)))
 }
 
 fn list(id: Value) -> Value {
@@ -92,9 +93,12 @@ async fn filters_lists_in_any_response_and_fails_closed_on_bad_ones() {
     let resp = super::response(response("application/json", "{not json"), filter())
         .await
         .unwrap();
-    assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "{not json");
-    let huge =
-        json!({"jsonrpc":"2.0","id":5,"result":{"content":[{"text":"x".repeat(5000)}]}}).to_string();
+    assert_eq!(
+        resp.into_body().collect().await.unwrap().to_bytes(),
+        "{not json"
+    );
+    let huge = json!({"jsonrpc":"2.0","id":5,"result":{"content":[{"text":"x".repeat(5000)}]}})
+        .to_string();
     let err = super::response(response("application/json", huge), filter())
         .await
         .unwrap_err();
@@ -105,8 +109,12 @@ async fn filters_lists_in_any_response_and_fails_closed_on_bad_ones() {
         Err(FilterError::Shape(_))
     ));
     let mut gzip = response("application/json", &b"\x1f\x8b"[..]);
-    gzip.headers_mut().insert("content-encoding", "gzip".parse().unwrap());
-    assert!(matches!(super::response(gzip, filter()).await, Err(FilterError::Encoded(_))));
+    gzip.headers_mut()
+        .insert("content-encoding", "gzip".parse().unwrap());
+    assert!(matches!(
+        super::response(gzip, filter()).await,
+        Err(FilterError::Encoded(_))
+    ));
 }
 
 #[tokio::test]
@@ -147,7 +155,11 @@ async fn rewrites_every_list_event_of_a_stream_as_events_arrive() {
     assert!(third.starts_with(b"event: message\n"));
     let fourth = body.frame().await.unwrap().unwrap().into_data().unwrap();
     let data = crate::request::codec::sse::data(&fourth).unwrap();
-    assert_eq!(tools(&serde_json::from_str(&data).unwrap()), ["add"], "every list event");
+    assert_eq!(
+        tools(&serde_json::from_str(&data).unwrap()),
+        ["add"],
+        "every list event"
+    );
     drop(tx);
     assert!(body.frame().await.is_none());
 }
@@ -179,7 +191,13 @@ fn ambiguous_messages_and_entries_are_withheld() {
         r#"{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"add"}],"tools":[{"name":"get-secret"}]}}"#,
         r#"{"jsonrpc":"2.0","id":5,"Result":{"tools":[{"name":"get-secret"}]}}"#,
     ] {
-        assert!(matches!(json(&filter(), body.as_bytes()), Err(FilterError::Ambiguous(_))), "{body}");
+        assert!(
+            matches!(
+                json(&filter(), body.as_bytes()),
+                Err(FilterError::Ambiguous(_))
+            ),
+            "{body}"
+        );
     }
 }
 
@@ -216,15 +234,26 @@ fn passes_json_that_holds_no_list_unchanged() {
 }
 
 #[tokio::test]
-async fn a_stream_event_that_is_not_a_message_ends_the_stream_and_odd_framing_is_read_as_clients_read_it() {
+async fn a_stream_event_that_is_not_a_message_ends_the_stream_and_odd_framing_is_read_as_clients_read_it()
+ {
     let stream = |text: &'static str| {
         let upstream = Response::builder()
             .header("content-type", "text/event-stream")
             .body(Full::new(Bytes::from_static(text.as_bytes())))
             .unwrap();
-        async move { super::response(upstream, filter()).await.unwrap().into_body().collect().await }
+        async move {
+            super::response(upstream, filter())
+                .await
+                .unwrap()
+                .into_body()
+                .collect()
+                .await
+        }
     };
-    assert!(stream("data: <html>\n\n").await.is_err(), "not JSON: withheld");
+    assert!(
+        stream("data: <html>\n\n").await.is_err(),
+        "not JSON: withheld"
+    );
     // A byte-order mark and lone carriage returns: the list is still found.
     let bom = format!("\u{FEFF}event: message\rdata: {}\r\r", list(json!(9)));
     let bom: &'static str = Box::leak(bom.into_boxed_str());

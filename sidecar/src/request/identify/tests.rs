@@ -92,7 +92,10 @@ fn other_destinations_follow_the_outbound_default() {
         &routing(OutboundDefault::Deny),
     )
     .unwrap_err();
-    assert_eq!(denied, RouteError::OutboundDenied("api.example.org:80".into()));
+    assert_eq!(
+        denied,
+        RouteError::OutboundDenied("api.example.org:80".into())
+    );
     // The port is part of the destination: mcp on another port is not the backend.
     assert!(matches!(
         route(
@@ -149,9 +152,14 @@ fn every_spelling_of_a_backend_address_is_that_backend() {
         "10.1.0.2:9000",
         "0x0a010002:9000",
     ] {
-        assert_eq!(backend_of(route(&absolute(authority), &index, &routing)), "tools/mcp", "{authority}");
+        assert_eq!(
+            backend_of(route(&absolute(authority), &index, &routing)),
+            "tools/mcp",
+            "{authority}"
+        );
     }
-    let Ok(Route::Backend(t)) = route(&absolute("user:secret@mcp.tools:8080"), &index, &routing) else {
+    let Ok(Route::Backend(t)) = route(&absolute("user:secret@mcp.tools:8080"), &index, &routing)
+    else {
         panic!()
     };
     assert_eq!(t.authority, "mcp.tools:8080", "userinfo never travels on");
@@ -176,26 +184,43 @@ fn captured_connections_are_routed_by_their_original_destination() {
         ("10.0.0.9:8080", None),
         ("10.1.0.1:9000", Some("whatever.example")),
     ] {
-        assert_eq!(backend_of(route(&captured(to, host), &index, &routing)), "tools/mcp");
+        assert_eq!(
+            backend_of(route(&captured(to, host), &index, &routing)),
+            "tools/mcp"
+        );
     }
     // A Host naming another backend than the connection's destination is ambiguous.
     assert!(matches!(
-        route(&captured("10.0.0.9:8080", Some("example.com:443")), &index, &routing),
+        route(
+            &captured("10.0.0.9:8080", Some("example.com:443")),
+            &index,
+            &routing
+        ),
         Err(RouteError::HostMismatch { .. })
     ));
     // An external backend is named by Host on an address nobody owns (the sidecar sends
     // it to that host itself).
     assert_eq!(
-        backend_of(route(&captured("93.184.216.34:443", Some("example.com")), &index, &routing)),
+        backend_of(route(
+            &captured("93.184.216.34:443", Some("example.com")),
+            &index,
+            &routing
+        )),
         "tools/remote"
     );
     // Anything else follows the outbound default, and keeps its Host.
     assert_eq!(
-        route(&captured("93.184.216.34:80", Some("example.org")), &index, &routing).unwrap_err(),
+        route(
+            &captured("93.184.216.34:80", Some("example.org")),
+            &index,
+            &routing
+        )
+        .unwrap_err(),
         RouteError::OutboundDenied("93.184.216.34:80".into())
     );
     let allow = self::routing(OutboundDefault::Allow);
-    let Ok(Route::Passthrough(pass)) = route(&captured("93.184.216.34:80", None), &index, &allow) else {
+    let Ok(Route::Passthrough(pass)) = route(&captured("93.184.216.34:80", None), &index, &allow)
+    else {
         panic!()
     };
     assert!(pass.captured && pass.authority == "93.184.216.34:80");
@@ -224,7 +249,21 @@ ports: [{port: 9000}]
 "#
     );
     let index = index(&shared);
-    let r = route(&absolute("10.1.0.1:9000"), &index, &routing(OutboundDefault::Allow));
-    assert_eq!(r.unwrap_err(), RouteError::Ambiguous("10.1.0.1:9000".into()));
-    assert_eq!(backend_of(route(&absolute("10.0.0.10:8080"), &index, &routing(OutboundDefault::Allow))), "tools/other");
+    let r = route(
+        &absolute("10.1.0.1:9000"),
+        &index,
+        &routing(OutboundDefault::Allow),
+    );
+    assert_eq!(
+        r.unwrap_err(),
+        RouteError::Ambiguous("10.1.0.1:9000".into())
+    );
+    assert_eq!(
+        backend_of(route(
+            &absolute("10.0.0.10:8080"),
+            &index,
+            &routing(OutboundDefault::Allow)
+        )),
+        "tools/other"
+    );
 }

@@ -80,7 +80,12 @@ fn creates_missing_arrays_and_maps_before_adding_to_them() {
     );
     let injected = apply(&bare_pod(), &patch);
     let spec = injected.spec.unwrap();
-    let init: Vec<String> = spec.init_containers.unwrap().into_iter().map(|c| c.name).collect();
+    let init: Vec<String> = spec
+        .init_containers
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     assert_eq!(init, ["agentnet-init", "agentnet-sidecar"]);
     let volumes: Vec<String> = spec.volumes.unwrap().into_iter().map(|v| v.name).collect();
     assert_eq!(volumes, ["agentnet-token", "agentnet-trust-bundle"]);
@@ -134,7 +139,10 @@ fn every_app_and_init_container_gets_the_proxy_but_not_the_sidecar_itself() {
     let has_proxy = |c: &Container| c.env.iter().flatten().any(|v| v.name == "HTTP_PROXY");
     assert!(spec.containers.iter().all(has_proxy));
     let init = spec.init_containers.unwrap();
-    assert!(!has_proxy(&init[0]), "the capture init container needs no proxy");
+    assert!(
+        !has_proxy(&init[0]),
+        "the capture init container needs no proxy"
+    );
     assert!(!has_proxy(&init[1]), "the sidecar must not proxy to itself");
     assert!(has_proxy(&init[2]));
 }
@@ -345,19 +353,35 @@ fn capture_runs_first_with_net_admin_only_and_the_sidecar_knows_it() {
     assert_eq!(caps.add.unwrap(), ["NET_ADMIN", "NET_RAW"]);
     assert_eq!(caps.drop.unwrap(), ["ALL"]);
     assert_eq!(security.allow_privilege_escalation, Some(false));
-    assert!(capture.restart_policy.is_none(), "it runs once, before the sidecar");
+    assert!(
+        capture.restart_policy.is_none(),
+        "it runs once, before the sidecar"
+    );
     let app = &pod.spec.as_ref().unwrap().containers[0];
-    assert!(app.security_context.is_none(), "the app gets no capability from us");
+    assert!(
+        app.security_context.is_none(),
+        "the app gets no capability from us"
+    );
     let capture_env = sidecar_of(&pod).env.unwrap();
-    assert!(capture_env.iter().any(|e| e.name == "AGENTNET_CAPTURE" && e.value.as_deref() == Some("iptables")));
-    assert_eq!(sidecar_of(&pod).security_context.unwrap().run_as_user, Some(15000));
+    assert!(
+        capture_env
+            .iter()
+            .any(|e| e.name == "AGENTNET_CAPTURE" && e.value.as_deref() == Some("iptables"))
+    );
+    assert_eq!(
+        sidecar_of(&pod).security_context.unwrap().run_as_user,
+        Some(15000)
+    );
 
     t.capture = crate::mutate::tuning::CaptureMode::ProxyEnv;
     let pod = apply(&bare_pod(), &patch(&bare_pod(), &cfg, &t).unwrap());
     let init = pod.spec.as_ref().unwrap().init_containers.clone().unwrap();
     assert_eq!(init.len(), 1, "proxy-env: no capture container");
     let env = sidecar_of(&pod).env.unwrap();
-    assert!(env.iter().any(|e| e.name == "AGENTNET_CAPTURE" && e.value.as_deref() == Some("proxy-env")));
+    assert!(
+        env.iter()
+            .any(|e| e.name == "AGENTNET_CAPTURE" && e.value.as_deref() == Some("proxy-env"))
+    );
 }
 
 #[test]
@@ -370,24 +394,34 @@ fn pods_that_would_bypass_or_break_capture_are_refused_with_the_fix() {
             ..Default::default()
         });
     let err = patch(&pod, &cfg, &tuning(&cfg)).unwrap_err();
-    assert!(err.to_string().contains("runs as UID 15000, the sidecar's"), "{err}");
+    assert!(
+        err.to_string().contains("runs as UID 15000, the sidecar's"),
+        "{err}"
+    );
     let mut t = tuning(&cfg);
     t.capture = crate::mutate::tuning::CaptureMode::ProxyEnv;
-    assert!(patch(&pod, &cfg, &t).is_ok(), "without capture the UID exempts nothing");
+    assert!(
+        patch(&pod, &cfg, &t).is_ok(),
+        "without capture the UID exempts nothing"
+    );
 
     let mut pod = bare_pod();
-    pod.spec.as_mut().unwrap().containers[0].readiness_probe = Some(k8s_openapi::api::core::v1::Probe {
-        http_get: Some(k8s_openapi::api::core::v1::HTTPGetAction {
-            port: k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(8080),
+    pod.spec.as_mut().unwrap().containers[0].readiness_probe =
+        Some(k8s_openapi::api::core::v1::Probe {
+            http_get: Some(k8s_openapi::api::core::v1::HTTPGetAction {
+                port: k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(8080),
+                ..Default::default()
+            }),
             ..Default::default()
-        }),
-        ..Default::default()
-    });
+        });
     let mut t = tuning(&cfg);
     t.inbound = Some(crate::mutate::tuning::Inbound {
         backend: "agents/planner".into(),
         port: 8080,
     });
     let err = patch(&pod, &cfg, &t).unwrap_err();
-    assert!(err.to_string().contains("readiness probe on port 8080"), "{err}");
+    assert!(
+        err.to_string().contains("readiness probe on port 8080"),
+        "{err}"
+    );
 }
