@@ -162,7 +162,7 @@ context_peers() {
   local ctx=$1
   command -v mmdebstrap >/dev/null || die "mmdebstrap is required for the peers image (apt-get install mmdebstrap)"
   local rootfs=$ctx/rootfs
-  mmdebstrap --mode=root --variant=minbase --include=python3,ca-certificates --quiet \
+  mmdebstrap --mode=root --variant=minbase --include=python3,ca-certificates,iptables --quiet \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     bookworm "$rootfs" http://deb.debian.org/debian >"$ctx/mmdebstrap.log" 2>&1 ||

@@ -20,6 +20,8 @@ pub mod app;
 pub mod capture;
 pub mod config;
 pub mod explain;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod identity;
 pub(crate) mod listeners;
 pub mod memory;

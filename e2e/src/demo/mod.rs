@@ -291,16 +291,21 @@ impl<'a> Demo<'a> {
         self.apply(&yaml)?;
         let api: Api<Pod> = Api::namespaced(self.cp.client().await?, "agents");
         let pod = pods::wait_ready(&api, "demo-agent", crate::node::POD_START).await?;
-        let injected = pod
+        let init: Vec<(String, Option<String>)> = pod
             .spec
             .as_ref()
             .and_then(|s| s.init_containers.as_ref())
-            .and_then(|c| c.first())
-            .is_some_and(|c| c.name == SIDECAR && c.restart_policy.as_deref() == Some("Always"));
+            .into_iter()
+            .flatten()
+            .map(|c| (c.name.clone(), c.restart_policy.clone()))
+            .collect();
+        let injected = matches!(init.as_slice(),
+            [(capture, None), (sidecar, Some(always)), ..]
+                if capture == "agentnet-init" && sidecar == SIDECAR && always == "Always");
         self.t.check(
             Outcome::Injected,
             injected,
-            "the webhook injected agentnet-sidecar as initContainers[0] with restartPolicy Always (a native sidecar)",
+            "the webhook injected agentnet-init (the pod's capture rules) and agentnet-sidecar, a native sidecar (restartPolicy Always)",
         );
         self.t.shows("kubectl -n agents get pod demo-agent -o wide");
         let listing = self.kubectl(&["-n", "agents", "get", "pod", "demo-agent", "-o", "wide"])?;

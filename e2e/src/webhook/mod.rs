@@ -275,7 +275,10 @@ pub async fn until_injecting(namespace: &str) -> Result<()> {
                 bail!("{}", output_text(&out));
             }
             let pod: Value = serde_json::from_slice(&out.stdout)?;
-            Ok((pod["spec"]["initContainers"][0]["name"] == "agentnet-sidecar").then_some(()))
+            let injected = pod["spec"]["initContainers"]
+                .as_array()
+                .is_some_and(|init| init.iter().any(|c| c["name"] == "agentnet-sidecar"));
+            Ok(injected.then_some(()))
         },
     )
     .await

@@ -217,8 +217,9 @@ async fn pod_in_labelled_namespace_is_stored_with_exactly_the_sidecar() {
     .await;
     let spec = &stored["spec"];
     let init = spec["initContainers"].as_array().unwrap();
-    assert_eq!(init.len(), 1);
-    assert_sidecar(&init[0], webhook);
+    assert_eq!(init.len(), 2, "the capture rules, then the sidecar");
+    assert_eq!(init[0]["name"], "agentnet-init");
+    assert_sidecar(&init[1], webhook);
     let mut app_env = pairs(&[("MODEL", "small")]);
     app_env.extend(app_proxy_env(&format!("{NO_PROXY},internal.example.com")));
     assert_eq!(
@@ -276,10 +277,10 @@ async fn pod_without_volumes_or_init_containers_is_injected() {
     let spec = &stored["spec"];
     assert_eq!(spec["volumes"], expected_volumes());
     let init = spec["initContainers"].as_array().unwrap();
-    assert_eq!(init.len(), 1);
-    assert_sidecar(&init[0], webhook);
+    assert_eq!(init.len(), 2);
+    assert_sidecar(&init[1], webhook);
     assert_eq!(
-        init[0]["volumeMounts"].as_array().unwrap().len(),
+        init[1]["volumeMounts"].as_array().unwrap().len(),
         2,
         "no API token mounted"
     );
@@ -338,7 +339,7 @@ async fn server_side_dry_run_returns_the_injected_pod_and_leaves_nothing_behind(
     .unwrap();
     assert!(out.status.success(), "{}", output_text(&out));
     let returned: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_sidecar(&returned["spec"]["initContainers"][0], webhook);
+    assert_sidecar(&returned["spec"]["initContainers"][1], webhook);
     assert_eq!(
         returned["metadata"]["annotations"]["agentnet.dev/injected"],
         "true"

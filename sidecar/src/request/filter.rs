@@ -130,6 +130,11 @@ impl ResponseFilter {
         Ok(self.messages(text)?.map(Bytes::from))
     }
 
+    /// One SSE event as it goes to the client (filtered, or as it was).
+    pub(crate) fn check_event(&self, event: &Bytes) -> Result<Bytes, FilterError> {
+        Ok(self.event(event)?.unwrap_or_else(|| event.clone()))
+    }
+
     /// One SSE event, filtered; `None` keeps it as it is.
     fn event(&self, event: &Bytes) -> Result<Option<Bytes>, FilterError> {
         // No data, or empty data (a resumability primer): no message.
@@ -374,8 +379,7 @@ impl<B> SseState<B> {
         if event.is_empty() {
             return Ok(());
         }
-        let filtered = self.filter.event(&event)?;
-        self.ready.push_back(filtered.unwrap_or(event));
+        self.ready.push_back(self.filter.check_event(&event)?);
         Ok(())
     }
 }

@@ -183,4 +183,6 @@ impl<'de> Visitor<'de> for Walk<'_> {
 }
 
 #[cfg(test)]
+mod differential;
+#[cfg(test)]
 mod tests;
