@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks agentnet-sidecar side by side with a direct connection and with nginx as a
 # plain reverse proxy, in one run, interleaved, on loopback; then measures policy
-# propagation against a real API server. Prints the tables and writes them, with the
+# propagation against a real API server; as root, also compares a transparently captured
+# call with an HTTP_PROXY call through the same sidecar (two network namespaces joined by
+# a veth pair, the capture rules installed by `agentnet-sidecar init`). Prints the tables and writes them, with the
 # machine description, to BENCHMARKS.md (or $BENCH_OUT).
 #
 #   hack/bench.sh                 full run (about 6 minutes once built; the size-optimised
@@ -27,8 +29,11 @@ cargo build --release -q -p agentnet-sidecar -p agentnet-bench
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/agentnet-bench.XXXXXX")
 PIDS=()
+NS_AGENT=agentnet-bench-agent NS_SERVER=agentnet-bench-server
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Deleting the namespaces removes the veth pair and the capture rules with them.
+  for ns in "$NS_AGENT" "$NS_SERVER"; do ip netns del "$ns" 2>/dev/null || true; done
   [[ -f "$WORK/nginx.pid" ]] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   AGENTNET_CLUSTER_DIR=$WORK/cluster "$HACK_DIR/cluster.sh" down >/dev/null 2>&1 || true
   rm -rf "$WORK"
@@ -149,6 +154,78 @@ for rate in 1000 5000 0; do
 done
 PEAK10=$(hwm_kb "$PID_sidecar10"); PEAK1000=$(hwm_kb "$PID_sidecar1000")
 
+# --- transparent capture vs HTTP_PROXY ------------------------------------------------
+# The agent namespace holds the load generator and the sidecar (as the pod does), with
+# the capture rules the init container installs; the server namespace holds one mock per
+# backend (a captured connection's destination address must name one backend). The
+# same sidecar answers HTTP_PROXY requests on its listener and captured connections to
+# the server's address; "direct" is the load generator under the sidecar's UID, which
+# the rules exempt. 10.199.0.0/24 exists only on the veth pair between the namespaces.
+CAPTURED=0
+# The sidecar's UID, outbound and admin ports (api/src/contract.rs defaults).
+SIDECAR_UID=15000 SIDECAR_OUTBOUND=15001 SIDECAR_ADMIN=15000
+if [[ $(id -u) == 0 ]]; then
+  log "transparent capture: two network namespaces and a veth pair"
+  for ns in "$NS_AGENT" "$NS_SERVER"; do
+    ip netns del "$ns" 2>/dev/null || true
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+  done
+  ip link add agnbench0 netns "$NS_AGENT" type veth peer name agnbench1 netns "$NS_SERVER"
+  ip -n "$NS_AGENT" addr add 10.199.0.1/24 dev agnbench0
+  ip -n "$NS_SERVER" addr add 10.199.0.2/24 dev agnbench1
+  ip -n "$NS_AGENT" link set agnbench0 up
+  ip -n "$NS_SERVER" link set agnbench1 up
+  # The sidecar's UID must read its binary and policies, as in its image.
+  CAP=$WORK/capture; mkdir -p "$CAP/policies"; chmod 711 "$WORK"; chmod 755 "$CAP" "$CAP/policies"
+  cp "$T/agentnet-sidecar" "$T/agentnet-loadgen" "$CAP/"
+  for i in 0 1 2; do
+    start "capture-mock$i" ip netns exec "$NS_SERVER" "$T/agentnet-mock-mcp" --listen "10.199.0.2:1808$i"
+  done
+  "$T/agentnet-benchgen" --policies 3 --upstream 10.199.0.2:18080 --sse-upstream 10.199.0.2:18081 \
+    --a2a-upstream 10.199.0.2:18082 --out "$CAP/policies/bench.yaml"
+  chmod 644 "$CAP/policies/bench.yaml"
+  ip netns exec "$NS_AGENT" "$CAP/agentnet-sidecar" init >"$WORK/capture-init.log" 2>&1 ||
+    die "agentnet-sidecar init failed; see $WORK/capture-init.log"
+  as_proxy=(setpriv --reuid "$SIDECAR_UID" --regid "$SIDECAR_UID" --clear-groups)
+  start sidecar-captured ip netns exec "$NS_AGENT" "${as_proxy[@]}" "$CAP/agentnet-sidecar" \
+    --config-dir "$CAP/policies" --capture iptables --namespace bench --service-account agent --log warn
+  for _ in $(seq 100); do
+    ip netns exec "$NS_AGENT" curl -sf -o /dev/null "http://127.0.0.1:$SIDECAR_ADMIN/ready" && break
+    sleep 0.1
+  done
+  ip netns exec "$NS_AGENT" curl -sf -o /dev/null "http://127.0.0.1:$SIDECAR_ADMIN/ready" ||
+    die "the captured sidecar did not become ready; see $WORK/sidecar-captured.log"
+  capture_run() { # config scenario rate
+    local config=$1 scenario=$2 rate=$3 port path target connect prefix=(ip netns exec "$NS_AGENT") mode=()
+    case $scenario in
+      tools-call | tools-list) port=18080 path=/mcp ;;
+      a2a-send) port=18082 path=/ ;;
+    esac
+    target=http://10.199.0.2:$port$path connect=10.199.0.2:$port
+    case $config in
+      veth-direct) prefix+=("${as_proxy[@]}") ;;
+      veth-proxy-env) target=$(url_of "$scenario"); connect=127.0.0.1:$SIDECAR_OUTBOUND; mode=(--proxy) ;;
+      veth-captured) ;;
+    esac
+    "${prefix[@]}" "$CAP/agentnet-loadgen" --target "$target" --connect "$connect" "${mode[@]}" \
+      --scenario "$scenario" --rate "$rate" --duration "$DURATION" --warmup "$WARMUP" --connections 16 \
+      | python3 -c 'import json,sys; r=json.load(sys.stdin); r["config"]=sys.argv[1]; print(json.dumps(r))' "$config" \
+      >>"$WORK/results.jsonl"
+  }
+  for rate in 1000 0; do
+    for scenario in tools-call tools-list a2a-send; do
+      log "capture: rate=${rate/#0/closed-loop} $scenario"
+      for config in veth-direct veth-proxy-env veth-captured; do
+        capture_run "$config" "$scenario" "$rate"
+      done
+    done
+  done
+  CAPTURED=1
+else
+  log "not root: skipping the transparent-capture comparison (it needs network namespaces)"
+fi
+
 # --- propagation against a real API server -------------------------------------------
 log "policy propagation: starting a private control plane"
 KUBECONFIG_FILE=$(AGENTNET_CLUSTER_DIR=$WORK/cluster "$HACK_DIR/cluster.sh" up)
@@ -180,5 +257,5 @@ log "writing $OUT"
 python3 "$HACK_DIR/bench_report.py" "$WORK/results.jsonl" \
   --idle "$IDLE10" "$IDLE1000" --idle-anon "$ANON10" "$ANON1000" --peak "$PEAK10" "$PEAK1000" \
   --cpu "${CPU[sidecar10]:-0}" "${CPU[sidecar1000]:-0}" --ticks "$(getconf CLK_TCK)" \
-  --duration "$DURATION" --propagation "$PROPAGATION" --out "$OUT"
+  --duration "$DURATION" --propagation "$PROPAGATION" --captured "$CAPTURED" --out "$OUT"
 cat "$OUT"

@@ -8,6 +8,8 @@ HELM_VERSION=v3.22.0
 # The real node's runtime (hack/node.sh): containerd v2 and CoreDNS from the module proxy.
 CONTAINERD_VERSION=v2.4.2
 COREDNS_VERSION=v1.15.0
+# The fuzz runner (hack/fuzz.sh), installed with cargo install.
+CARGO_FUZZ_VERSION=0.13.2
 # The dev cluster's Service range and the two addresses in it that are fixed.
 SERVICE_CIDR=10.96.0.0/16
 SERVICE_KUBERNETES_IP=10.96.0.1

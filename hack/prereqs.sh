@@ -39,3 +39,13 @@ for component in rustfmt clippy; do
     rustup component add "$component" >/dev/null
   fi
 done
+
+# The fuzz targets (hack/fuzz.sh) build with nightly's sanitizer-coverage flags.
+if command -v rustup >/dev/null && ! rustup toolchain list | grep -q '^nightly'; then
+  log "installing the nightly Rust toolchain (for cargo-fuzz)"
+  rustup toolchain install nightly --profile minimal >/dev/null || die "rustup toolchain install nightly failed"
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo install --locked --quiet cargo-fuzz --version "$CARGO_FUZZ_VERSION" || die "cargo install cargo-fuzz failed"
+fi

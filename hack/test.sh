@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what a fresh Debian machine lacks, builds the development
 # cluster's binaries and agentnet's images (cached under ~/.cache/agentnet), then runs
-# formatting, lints, unit and integration tests, and the end-to-end tests against a real
+# formatting, lints, unit and integration tests, a bounded run of each fuzz target, and
+# the end-to-end tests against a real
 # kube-apiserver and a real node (run as root: the node is real), and checks that the
 # machine is left as it was found.
 #
@@ -68,6 +69,7 @@ step "ExternalAuth test authorizer (OPA-Envoy)" "$HACK_DIR/authz.sh"
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "unit and integration tests" cargo test --workspace --exclude agentnet-e2e
+step "fuzz targets (${AGENTNET_FUZZ_SECONDS:-30}s each)" "$HACK_DIR/fuzz.sh" "${AGENTNET_FUZZ_SECONDS:-30}"
 if ((run_e2e)); then
   [[ $(id -u) == 0 ]] || die "the end-to-end tests run a real node (containerd, kubelet, iptables): run as root, or use --no-e2e"
   step "images (agentnet: release build + buildah; node; MCP/A2A peers)" "$HACK_DIR/images.sh" build agentnet node peers
@@ -77,7 +79,7 @@ if ((run_e2e)); then
   step "end-to-end tests" env -u KUBECONFIG -u AGENTNET_E2E_NODE_KUBECONFIG \
     RUST_TEST_THREADS="${RUST_TEST_THREADS:-6}" cargo test -p agentnet-e2e
   step "the machine is left as it was" settled_host "$hostcheck"
-  summary PASSED "fmt, clippy, unit, e2e, host unchanged"
+  summary PASSED "fmt, clippy, unit, fuzz, e2e, host unchanged"
 else
-  summary PASSED "fmt, clippy, unit; e2e skipped by --no-e2e"
+  summary PASSED "fmt, clippy, unit, fuzz; e2e skipped by --no-e2e"
 fi

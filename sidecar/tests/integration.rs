@@ -12,6 +12,8 @@ mod a2a;
 mod admin;
 #[path = "integration/extauth.rs"]
 mod extauth;
+#[path = "integration/hostile.rs"]
+mod hostile;
 #[path = "integration/lifecycle.rs"]
 mod lifecycle;
 #[path = "integration/mcp_everything.rs"]

@@ -1,8 +1,21 @@
 //! Shared pieces of agentnet's benchmark tools: the request scenarios the load generator
 //! sends and the mock server answers.
 
+use std::net::IpAddr;
+
 use clap::ValueEnum;
 use serde_json::json;
+
+/// The capture benchmark's veth network (10.199.0.0/24): it exists only between two
+/// network namespaces that `hack/bench.sh` creates, so nothing sent there leaves the
+/// machine.
+pub const CAPTURE_NET_PREFIX: [u8; 3] = [10, 199, 0];
+
+/// Whether the load generator may connect to `ip`: loopback, or the capture
+/// benchmark's veth network.
+pub fn is_bench_address(ip: IpAddr) -> bool {
+    ip.is_loopback() || matches!(ip, IpAddr::V4(v4) if v4.octets()[..3] == CAPTURE_NET_PREFIX)
+}
 
 /// One kind of request, as listed in BENCHMARKS.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,8 @@
 //! Writes the benchmark's policy set as one multi-document YAML file for the sidecar's
-//! `--config-dir`: the three XBackends the scenarios call (MCP JSON, MCP SSE, A2A), all
-//! served by the mock at `--upstream`, the policies that admit the benchmark agent on
+//! `--config-dir`: the three XBackends the scenarios call (MCP JSON, MCP SSE, A2A),
+//! served by the mock at `--upstream` (or, for the capture benchmark, where a captured
+//! connection's destination address must name one backend, by mocks of their own), the
+//! policies that admit the benchmark agent on
 //! them, and filler XBackends with policies up to `--policies` in total.
 
 use std::net::SocketAddr;
@@ -23,6 +25,12 @@ struct Args {
     /// Where the mock MCP/A2A server listens.
     #[arg(long)]
     upstream: SocketAddr,
+    /// Where the SSE backend's mock listens, if not at --upstream.
+    #[arg(long)]
+    sse_upstream: Option<SocketAddr>,
+    /// Where the A2A backend's mock listens, if not at --upstream.
+    #[arg(long)]
+    a2a_upstream: Option<SocketAddr>,
     /// File to write.
     #[arg(long)]
     out: PathBuf,
@@ -41,8 +49,20 @@ fn main() -> Result<()> {
     );
     let mut docs = vec![
         backend("mcp-json", "mcp", 8080, "/mcp", &args.upstream),
-        backend("mcp-sse", "mcp", 8081, "/sse", &args.upstream),
-        backend("agent", "a2a", 8082, "/", &args.upstream),
+        backend(
+            "mcp-sse",
+            "mcp",
+            8081,
+            "/sse",
+            &args.sse_upstream.unwrap_or(args.upstream),
+        ),
+        backend(
+            "agent",
+            "a2a",
+            8082,
+            "/",
+            &args.a2a_upstream.unwrap_or(args.upstream),
+        ),
         mcp_policy("mcp-json"),
         mcp_policy("mcp-sse"),
         a2a_policy(),

@@ -5,7 +5,7 @@
 //! request i is due at `start + i/R`; latency is measured from that due time, so a
 //! stalled proxy is charged for the requests it delayed (coordinated omission), and
 //! the service time (send to last byte) is reported beside it. Every run is bounded by
-//! `--duration` and `--requests`, and connects only to loopback addresses.
+//! `--duration` and `--requests`, and connects only to loopback addresses and the capture benchmark's veth network.
 //!
 //! One OS thread per connection, each with its own single-threaded runtime, so due
 //! times are kept with `thread::sleep` (sub-millisecond) rather than tokio's 1 ms timer.
@@ -78,8 +78,10 @@ struct Plan {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    if !args.connect.ip().is_loopback() {
-        bail!("--connect must be a loopback address (benchmarks stay on this machine)");
+    if !agentnet_bench::is_bench_address(args.connect.ip()) {
+        bail!(
+            "--connect must be a loopback address or in the capture benchmark's veth network (benchmarks stay on this machine)"
+        );
     }
     if args.connections == 0 {
         bail!("--connections must be at least 1");
