@@ -101,6 +101,7 @@ fn expected_sidecar_env(webhook: &LocalWebhook) -> Vec<(String, String)> {
         ("AGENTNET_OUTBOUND_DEFAULT", "allow"),
         ("AGENTNET_BACKEND_DEFAULT", "allow"),
         ("AGENTNET_CERT_LIFETIME", "1h"),
+        ("AGENTNET_CAPTURE", "iptables"),
     ])
 }
 
@@ -137,7 +138,7 @@ fn assert_sidecar(sidecar: &Value, webhook: &LocalWebhook) {
     assert_eq!(
         sidecar["securityContext"],
         json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "privileged": false,
-            "readOnlyRootFilesystem": true, "runAsGroup": 65532, "runAsNonRoot": true, "runAsUser": 65532,
+            "readOnlyRootFilesystem": true, "runAsGroup": 15000, "runAsNonRoot": true, "runAsUser": 15000,
             "seccompProfile": {"type": "RuntimeDefault"}})
     );
     assert_eq!(
