@@ -56,15 +56,13 @@ fn fold(s: &str) -> String {
 fn member(text: &str, key: &str, reader: Reader) -> Option<Value> {
     let mut de = serde_json::Deserializer::from_str(text);
     let Members(members) = serde::Deserialize::deserialize(&mut de).ok()?;
-    let exact = members.iter().filter(|(k, _)| k == key);
+    let mut exact = members.iter().filter(|(k, _)| k == key);
     let value = match reader {
-        Reader::Last => exact.last(),
-        Reader::First => exact.into_iter().next(),
-        Reader::Folded => members
-            .iter()
-            .filter(|(k, _)| k == key)
-            .last()
-            .or_else(|| members.iter().filter(|(k, _)| fold(k) == fold(key)).last()),
+        Reader::Last => exact.next_back(),
+        Reader::First => exact.next(),
+        Reader::Folded => exact
+            .next_back()
+            .or_else(|| members.iter().rfind(|(k, _)| fold(k) == fold(key))),
     };
     value.map(|(_, v)| v.clone())
 }
