@@ -202,12 +202,15 @@ async fn certify_refuses_tokens_of_a_deleted_service_account() {
     sas.delete("doomed", &DeleteParams::default())
         .await
         .unwrap();
-    let (token, body, bundle) = (&token, &body, &bundle);
+    let (token, body, ns) = (&token, &body, &ns);
     eventually(
         "the deleted account's token to be refused",
         WAIT,
         || async move {
-            let reply = certify(webhook, bundle, Some(token), body).await?;
+            // The bundle as a sidecar reads it, now: the CA rotation test may have
+            // switched the signer (and so the listener's certificate) meanwhile.
+            let bundle = trust_bundle(&ns.client, &ns.name).await?;
+            let reply = certify(webhook, &bundle, Some(token), body).await?;
             Ok((reply.status == 401).then_some(()))
         },
     )
