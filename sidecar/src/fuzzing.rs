@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::request::codec::{self, ambiguity, sse::Splitter};
 use crate::request::filter::ResponseFilter;
+use crate::testing;
 
 /// A JSON-RPC request body (with MCP routing headers from `headers`): whatever the codec
 /// accepts is valid JSON, unambiguous, and not a batch.
@@ -77,35 +78,12 @@ pub fn authority(input: &str) {
     }
 }
 
-const POLICY: &str = r#"
-apiVersion: agentic.networking.x-k8s.io/v0alpha0
-kind: XBackend
-metadata: {name: mcp, namespace: tools}
-spec: {mcp: {serviceName: mcp, port: 8080}}
----
-apiVersion: agentic.networking.x-k8s.io/v1alpha1
-kind: XAccessPolicy
-metadata: {name: agents, namespace: tools}
-spec:
-  targetRefs: [{group: agentic.networking.x-k8s.io, kind: XBackend, name: mcp}]
-  action: Allow
-  rules:
-  - name: add-only
-    source: {type: ServiceAccount, serviceAccount: {namespace: agents, name: agent}}
-    authorization:
-      type: Inline
-      mcp:
-        mcpBaseProtocolMethodsOption: MATCH_BASE_PROTOCOL_METHODS
-        methods: [{name: tools/call, params: [add]}]
-"#;
-
 fn index() -> Arc<Index> {
     static INDEX: OnceLock<Arc<Index>> = OnceLock::new();
     INDEX
         .get_or_init(|| {
-            let docs = crate::policy_source::manifest::parse(POLICY).expect("fixture");
-            let snapshot = crate::policy_source::manifest::snapshot(docs);
-            Arc::new(agentnet_policy::compile(&snapshot, &Default::default()))
+            let yaml = format!("{}{}", testing::BACKENDS, testing::ADD_ONLY_POLICY);
+            Arc::new(testing::index(&yaml))
         })
         .clone()
 }

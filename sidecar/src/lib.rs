@@ -33,5 +33,5 @@ pub mod status;
 pub mod telemetry;
 pub mod tls;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 mod testing;

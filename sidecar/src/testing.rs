@@ -1,4 +1,5 @@
-//! Shared unit-test support: an index from YAML manifests.
+//! Shared unit-test (and fuzz-target) support: an index from YAML manifests, and the
+//! fixtures several tests read.
 
 use agentnet_policy::{Index, Settings, compile};
 
@@ -10,7 +11,7 @@ pub fn index(yaml: &str) -> Index {
 
 pub fn index_with(yaml: &str, settings: &Settings) -> Index {
     compile(
-        &manifest::snapshot(manifest::parse(yaml).unwrap()),
+        &manifest::snapshot(manifest::parse(yaml).expect("a valid fixture")),
         settings,
     )
 }
@@ -39,4 +40,23 @@ apiVersion: agentic.networking.x-k8s.io/v0alpha0
 kind: XBackend
 metadata: {name: remote, namespace: tools}
 spec: {mcp: {hostname: example.com, port: 443}}
+"#;
+
+/// An Allow policy on `tools/mcp`: agents/agent may call `add`, and the base protocol.
+pub const ADD_ONLY_POLICY: &str = r#"
+---
+apiVersion: agentic.networking.x-k8s.io/v1alpha1
+kind: XAccessPolicy
+metadata: {name: agents, namespace: tools}
+spec:
+  targetRefs: [{group: agentic.networking.x-k8s.io, kind: XBackend, name: mcp}]
+  action: Allow
+  rules:
+  - name: add-only
+    source: {type: ServiceAccount, serviceAccount: {namespace: agents, name: agent}}
+    authorization:
+      type: Inline
+      mcp:
+        mcpBaseProtocolMethodsOption: MATCH_BASE_PROTOCOL_METHODS
+        methods: [{name: tools/call, params: [add]}]
 "#;

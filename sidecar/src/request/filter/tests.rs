@@ -6,28 +6,10 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::testing::{BACKENDS, index};
-
-const POLICY: &str = r#"
----
-apiVersion: agentic.networking.x-k8s.io/v1alpha1
-kind: XAccessPolicy
-metadata: {name: agents, namespace: tools}
-spec:
-  targetRefs: [{group: agentic.networking.x-k8s.io, kind: XBackend, name: mcp}]
-  action: Allow
-  rules:
-  - name: add-only
-    source: {type: ServiceAccount, serviceAccount: {namespace: agents, name: agent}}
-    authorization:
-      type: Inline
-      mcp:
-        mcpBaseProtocolMethodsOption: MATCH_BASE_PROTOCOL_METHODS
-        methods: [{name: tools/call, params: [add]}]
-"#;
+use crate::testing::{ADD_ONLY_POLICY, BACKENDS, index};
 
 fn filter() -> ResponseFilter {
-    let index = Arc::new(index(&format!("{BACKENDS}{POLICY}")));
+    let index = Arc::new(index(&format!("{BACKENDS}{ADD_ONLY_POLICY}")));
     let source = Source::service_account("cluster.local", "agents", "agent").unwrap();
     let http = HttpRequest::new("POST", "/mcp", "mcp.tools:8080", 80).unwrap();
     // Any request of the caller: lists are recognized by shape, not by pairing.
