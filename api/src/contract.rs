@@ -95,6 +95,9 @@ pub mod env {
     /// `iptables` when the pod's capture rules redirect connections to the outbound
     /// listener (which then reads their original destination), `proxy-env` otherwise.
     pub const CAPTURE: &str = "AGENTNET_CAPTURE";
+    /// URL of the control plane's policy service (agentnet-webhook, the identity
+    /// listener): the sidecar's policy comes from `GET <url>/v1/policy/view`.
+    pub const POLICY_URL: &str = "AGENTNET_POLICY_URL";
 }
 
 /// Service annotations: the pods behind the Service run an agentnet sidecar, so callers'
@@ -170,4 +173,30 @@ pub mod identity {
         pub const FORBIDDEN: &str = "forbidden";
         pub const UNAVAILABLE: &str = "unavailable";
     }
+}
+
+/// The policy protocol between the sidecar and the control plane's policy service
+/// (docs/policy-distribution.md describes it in full).
+///
+/// `GET <AGENTNET_POLICY_URL>/v1/policy/view` over HTTPS on the identity listener (its
+/// certificate verifies against the trust bundle), with `Authorization: Bearer
+/// <projected token, audience agentnet>`. The view is the token's ServiceAccount's;
+/// an optional `identity=<SPIFFE ID>` query parameter must name that same identity, or
+/// the request is refused (403). 200: `application/x-ndjson`, one JSON object per line,
+/// for as long as the connection lasts: `{"type": "view", "version", "generation",
+/// "snapshot"}` whenever the caller's view changes (the first line is always a view),
+/// and `{"type": "heartbeat", "version", "generation"}` every `HEARTBEAT_SECONDS`.
+/// Errors are the identity service's: `{"error": <code>, "message"}` with 401
+/// `unauthenticated`, 403 `forbidden`, 503 `unavailable` (the control plane has not
+/// synced yet: retry).
+pub mod policy {
+    /// The view stream, relative to the policy URL.
+    pub const VIEW_PATH: &str = "/v1/policy/view";
+    /// Query parameter: the SPIFFE ID the caller expects its view for.
+    pub const IDENTITY_PARAM: &str = "identity";
+    /// Content type of the stream.
+    pub const CONTENT_TYPE: &str = "application/x-ndjson";
+    /// The server sends a heartbeat this often; a client that hears nothing for three
+    /// times as long reconnects.
+    pub const HEARTBEAT_SECONDS: u64 = 10;
 }

@@ -141,13 +141,11 @@ pub async fn trust_bundle(client: &Client, ns: &str) -> Result<String> {
     .await
 }
 
-/// `POST /v1/certify` over TLS trusting only `bundle`, with `token` as bearer.
-pub async fn certify(
+/// TLS to the webhook's identity listener, trusting only `bundle`.
+async fn identity_tls(
     webhook: &LocalWebhook,
     bundle: &str,
-    token: Option<&str>,
-    body: &Value,
-) -> Result<Reply> {
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in certificates(bundle)? {
         roots.add(cert)?;
@@ -159,9 +157,94 @@ pub async fn certify(
         .with_no_client_auth();
     let tcp = TcpStream::connect(("127.0.0.1", webhook.identity_port)).await?;
     let name = ServerName::try_from("127.0.0.1")?;
-    let mut tls = TlsConnector::from(Arc::new(config))
+    Ok(TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
-        .await?;
+        .await?)
+}
+
+/// An open `GET /v1/policy/view` stream, as a sidecar holds it.
+pub struct PolicyStream {
+    pub status: u16,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio_rustls::client::TlsStream<TcpStream>>>,
+}
+
+impl PolicyStream {
+    /// Opens the stream with `token` (bearer) and `query` (e.g. `?identity=…`). HTTP/1.0,
+    /// so the body is the raw lines until the connection closes.
+    pub async fn open(
+        webhook: &LocalWebhook,
+        bundle: &str,
+        token: Option<&str>,
+        query: &str,
+    ) -> Result<Self> {
+        use tokio::io::AsyncBufReadExt;
+        let mut tls = identity_tls(webhook, bundle).await?;
+        let auth = token
+            .map(|t| format!("authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "GET {}{query} HTTP/1.0\r\nhost: 127.0.0.1\r\n{auth}\r\n",
+            contract::policy::VIEW_PATH
+        );
+        tls.write_all(request.as_bytes()).await?;
+        let mut lines = tokio::io::BufReader::new(tls).lines();
+        let head = lines.next_line().await?.context("no status line")?;
+        let status = head
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("no HTTP status in {head:?}"))?;
+        while let Some(line) = lines.next_line().await? {
+            if line.is_empty() {
+                break;
+            }
+        }
+        Ok(Self { status, lines })
+    }
+
+    /// The next message (a view or a heartbeat) within `timeout`, or `None` if none came.
+    pub async fn next(&mut self, timeout: Duration) -> Result<Option<Value>> {
+        match tokio::time::timeout(timeout, self.lines.next_line()).await {
+            Err(_) => Ok(None),
+            Ok(line) => {
+                let line = line?.context("the policy stream ended")?;
+                Ok(Some(
+                    serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?,
+                ))
+            }
+        }
+    }
+
+    /// The next view within `timeout`, skipping heartbeats; `None` if no view came.
+    pub async fn next_view(&mut self, timeout: Duration) -> Result<Option<Value>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await? {
+                None => return Ok(None),
+                Some(m) if m["type"] == "view" => return Ok(Some(m)),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// The rest of the body of a refused request.
+    pub async fn body(mut self) -> Result<String> {
+        let mut out = String::new();
+        while let Some(line) = self.lines.next_line().await? {
+            out.push_str(&line);
+        }
+        Ok(out)
+    }
+}
+
+/// `POST /v1/certify` over TLS trusting only `bundle`, with `token` as bearer.
+pub async fn certify(
+    webhook: &LocalWebhook,
+    bundle: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> Result<Reply> {
+    let mut tls = identity_tls(webhook, bundle).await?;
     let body = body.to_string();
     let auth = token
         .map(|t| format!("authorization: Bearer {t}\r\n"))

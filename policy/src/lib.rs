@@ -58,6 +58,7 @@ mod report;
 mod request;
 mod rule;
 mod source;
+mod view;
 
 pub use crate::cel::variables as cel_variables;
 pub use compile::{
@@ -81,3 +82,4 @@ pub use request::{
 };
 pub use rule::PolicyRef;
 pub use source::{Source, SourceError, service_account_spiffe_id};
+pub use view::{Caller, REDACTED_SOURCE, ViewMessage, view};

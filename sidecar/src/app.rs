@@ -21,6 +21,7 @@ use crate::identity::LocalIdentity;
 use crate::listeners::admin::{self, Admin};
 use crate::listeners::outbound;
 use crate::metrics::Metrics;
+use crate::policy_source::control_plane::{self, ControlPlane};
 use crate::policy_source::{PolicyState, Publisher, dir};
 use crate::ready::Ready;
 use crate::request::connect::Tunnels;
@@ -63,6 +64,8 @@ struct Parts {
 
 enum PolicySource {
     Dir(PathBuf, Duration),
+    /// The policy service's URL and the stale bound.
+    ControlPlane(String, Duration),
     Kube(Option<PathBuf>),
 }
 
@@ -87,7 +90,7 @@ pub async fn start(config: Config) -> Result<Running> {
     let proxy = Arc::new(outbound);
     mesh.bind(&parts, proxy.clone()).await?;
     let publisher = Publisher::new(policy.clone(), settings);
-    let source_task = spawn_source(parts.source, publisher).await?;
+    let source_task = spawn_source(parts.source, publisher, &parts.mesh, &mesh, &identity).await?;
     let ready = Arc::new(Ready::new(policy.clone()).with_certificate(mesh.certificate()));
     let metrics = proxy.metrics.clone();
     let admin = Admin {
@@ -167,6 +170,8 @@ fn split(config: Config) -> Parts {
         exclude_outbound_ports,
         config_dir,
         config_poll_interval,
+        policy_url,
+        policy_stale_after,
         kubeconfig,
         identity,
         limits,
@@ -177,9 +182,11 @@ fn split(config: Config) -> Parts {
         extensions,
         mesh,
     } = config;
-    let source = match config_dir {
-        Some(dir) => PolicySource::Dir(dir, config_poll_interval),
-        None => PolicySource::Kube(kubeconfig),
+    let policy_url = policy_url.filter(|u| !u.is_empty());
+    let source = match (config_dir, policy_url) {
+        (Some(dir), _) => PolicySource::Dir(dir, config_poll_interval),
+        (None, Some(url)) => PolicySource::ControlPlane(url, policy_stale_after),
+        (None, None) => PolicySource::Kube(kubeconfig),
     };
     let addrs = (outbound_addr, admin_addr);
     let outbound = (outbound_default, exclude_outbound_ports);
@@ -199,10 +206,30 @@ fn split(config: Config) -> Parts {
     }
 }
 
-async fn spawn_source(source: PolicySource, publisher: Publisher) -> Result<JoinHandle<()>> {
+async fn spawn_source(
+    source: PolicySource,
+    publisher: Publisher,
+    mesh_config: &crate::config::MeshConfig,
+    mesh: &mesh::MeshParts,
+    identity: &LocalIdentity,
+) -> Result<JoinHandle<()>> {
     Ok(match source {
         PolicySource::Dir(dir, interval) => {
             tokio::spawn(dir::run(dir::DirSource::new(dir), publisher, interval))
+        }
+        PolicySource::ControlPlane(url, stale_after) => {
+            let workload = mesh
+                .workload
+                .as_ref()
+                .context("the policy service needs the workload identity's trust bundle")?;
+            publisher.state().set_stale_after(stale_after);
+            let source = ControlPlane::new(
+                &url,
+                &identity.source().to_string(),
+                mesh_config.token_file.clone(),
+                workload.trust.clone(),
+            );
+            tokio::spawn(control_plane::run(source, publisher))
         }
         PolicySource::Kube(kubeconfig) => {
             let client = kube_client(kubeconfig).await?;

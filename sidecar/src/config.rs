@@ -84,7 +84,21 @@ pub struct Config {
     #[serde(with = "humantime_serde_compat")]
     pub config_poll_interval: Duration,
 
-    /// Kubeconfig for the policy watch; default: in-cluster, then $KUBECONFIG.
+    /// The control plane's policy service (agentnet-webhook's identity URL): the
+    /// policy is this identity's view, streamed from `<url>/v1/policy/view`. Needs a
+    /// workload certificate source (the trust bundle verifies the server). Unset, and no
+    /// --config-dir: the sidecar watches the API server itself (direct-watch mode, an
+    /// opt-in that needs cluster-wide read access).
+    #[arg(long, env = env::POLICY_URL)]
+    pub policy_url: Option<String>,
+
+    /// A policy the source has not confirmed (view or heartbeat) for this long is
+    /// reported stale in /ready, /config and metrics; it is still enforced.
+    #[arg(long, env = "AGENTNET_POLICY_STALE_AFTER", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[serde(with = "humantime_serde_compat")]
+    pub policy_stale_after: Duration,
+
+    /// Kubeconfig for direct-watch mode; default: in-cluster, then $KUBECONFIG.
     #[arg(long, env = "AGENTNET_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
 
@@ -249,6 +263,12 @@ pub enum ConfigError {
     ZeroLimit,
     #[error("--config-dir {0} is not a directory")]
     ConfigDir(String),
+    #[error("--policy-url {0:?} must be an https:// URL")]
+    PolicyUrl(String),
+    #[error(
+        "--policy-url needs a workload certificate source (--identity-url or --pod-certificate-file): its trust bundle verifies the policy service"
+    )]
+    PolicyUrlWithoutTrust,
     #[error(transparent)]
     Mesh(#[from] MeshError),
 }
@@ -305,7 +325,20 @@ impl Config {
         {
             return Err(ConfigError::ConfigDir(dir.display().to_string()));
         }
+        if let Some(url) = self.policy_url() {
+            if !url.starts_with("https://") {
+                return Err(ConfigError::PolicyUrl(url.to_owned()));
+            }
+            if self.mesh.certificate_source().is_none() {
+                return Err(ConfigError::PolicyUrlWithoutTrust);
+            }
+        }
         Ok(())
+    }
+
+    /// The policy service URL; an empty one (as an unset chart value renders) is unset.
+    pub fn policy_url(&self) -> Option<&str> {
+        self.policy_url.as_deref().filter(|u| !u.is_empty())
     }
 
     /// The agent's identity: --spiffe-id, else namespace + ServiceAccount, else anonymous.

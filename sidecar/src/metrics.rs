@@ -60,6 +60,8 @@ pub struct Metrics {
     upstream_errors: Family<UpstreamLabels, Counter>,
     generation: Gauge,
     age: Gauge<f64, AtomicU64>,
+    confirmed_age: Gauge<f64, AtomicU64>,
+    stale: Gauge,
     synced: Gauge,
     config_errors: Gauge,
     rate_limited: Family<RateLimitLabels, Counter>,
@@ -139,6 +141,8 @@ impl Metrics {
             upstream_errors: Family::default(),
             generation: Gauge::default(),
             age: Gauge::default(),
+            confirmed_age: Gauge::default(),
+            stale: Gauge::default(),
             synced: Gauge::default(),
             config_errors: Gauge::default(),
             rate_limited: Family::default(),
@@ -156,6 +160,8 @@ impl Metrics {
             "policy_index_generation", "Generation of the policy index in force" => self.generation;
             "policy_index_age_seconds", "Seconds since the policy index was published" => self.age;
             "policy_synced", "1 once the policy source has synced" => self.synced;
+            "policy_confirmed_age_seconds", "Seconds since the policy source last confirmed the policy in force (a view or a heartbeat)" => self.confirmed_age;
+            "policy_stale", "1 while the policy in force is older than --policy-stale-after (still enforced)" => self.stale;
             "config_errors", "Manifests or objects skipped because they are invalid" => self.config_errors;
             "rate_limited", "Requests refused by a RateLimitPolicy limit" => self.rate_limited;
             "external_auth_checks", "ExternalAuth checks by outcome" => self.external_auth;
@@ -204,6 +210,9 @@ impl Metrics {
             .set(i64::try_from(state.generation()).unwrap_or(i64::MAX));
         self.age.set(state.age().map_or(0.0, |a| a.as_secs_f64()));
         self.synced.set(i64::from(state.is_synced()));
+        let confirmed = state.confirmed_age().map_or(0.0, |a| a.as_secs_f64());
+        self.confirmed_age.set(confirmed);
+        self.stale.set(i64::from(state.is_stale()));
         self.config_errors
             .set(i64::try_from(state.problems().len()).unwrap_or(i64::MAX));
         let mut out = String::new();

@@ -44,3 +44,18 @@ async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
         (StatusCode::OK, "ok")
     }
 }
+
+/// The loopback-only debug listener: `/debug/sidecars`, the sidecars connected to this
+/// replica's policy service (identity, pod, view version, generation, last contact).
+pub fn debug_router(sessions: Arc<crate::distribution::sessions::Sessions>) -> Router {
+    Router::new()
+        .route(
+            "/debug/sidecars",
+            get(
+                |State(s): State<Arc<crate::distribution::sessions::Sessions>>| async move {
+                    axum::Json(s.list())
+                },
+            ),
+        )
+        .with_state(sessions)
+}

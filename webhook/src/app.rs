@@ -9,10 +9,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentnet_api::contract;
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
+use k8s_openapi::api::authentication::v1::TokenReview;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::events::{Recorder, Reporter};
@@ -23,6 +25,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{CaCli, Config, TlsMode};
 use crate::identity::IdentityService;
+use crate::identity::token_review::TokenReviewer;
 use crate::metrics::Metrics;
 use crate::mutate::MutateConfig;
 use crate::mutate::handler::MutateState;
@@ -31,7 +34,7 @@ use crate::serving_cert::publish::{Endpoint, Publisher};
 use crate::serving_cert::store::SecretStore;
 use crate::serving_cert::{self, Source};
 use crate::status::StatusController;
-use crate::{admin, convert};
+use crate::{admin, convert, distribution};
 
 /// An AdmissionReview carries the pod (up to ~1.5 MiB) and may carry it twice.
 const MAX_REVIEW_BYTES: usize = 8 * 1024 * 1024;
@@ -77,31 +80,101 @@ async fn spawn_jobs(
         stopped.clone(),
     ));
     jobs.spawn(server::serve_plain(admin_listener, admin, stopped.clone()));
+    let (changed_tx, changed) = watch::channel(0);
+    let (stores, watches) = crate::status::stores::start(client, changed_tx);
+    jobs.spawn(until_stopped(watches, stopped.clone()));
     if config.status.enabled {
         let controller = StatusController::new(config, client.clone(), metrics.clone());
-        jobs.spawn(controller.run(stopped.clone()));
+        jobs.spawn(controller.run(stores.clone(), changed.clone(), stopped.clone()));
     }
-    spawn_identity(config, client, &metrics, &stopped, &mut jobs).await?;
+    let policy_routes = spawn_distribution(
+        config,
+        client,
+        (stores, changed),
+        &metrics,
+        &stopped,
+        &mut jobs,
+    )
+    .await?;
+    spawn_identity(config, client, &metrics, policy_routes, &stopped, &mut jobs).await?;
     jobs.spawn(serving_cert::maintain(
         source, resolver, metrics, every, stopped,
     ));
     Ok(jobs)
 }
 
-/// The identity service (its own TLS listener), unless disabled.
+/// The identity service (its own TLS listener, which also serves `extra`), unless
+/// disabled.
 async fn spawn_identity(
     config: &Config,
     client: &Client,
     metrics: &Arc<Metrics>,
+    extra: Router,
     stopped: &watch::Receiver<bool>,
     jobs: &mut JoinSet<()>,
 ) -> Result<()> {
     if config.identity.enabled {
         let identity = IdentityService::new(config, client.clone(), metrics.clone())?;
         let listener = bind(config.identity.listen_addr, "identity").await?;
-        jobs.spawn(identity.run(listener, stopped.clone()));
+        jobs.spawn(identity.run(listener, extra, stopped.clone()));
     }
     Ok(())
+}
+
+/// The policy service: cuts views from the shared stores and serves them on the
+/// identity listener (the routes returned); its sessions on the loopback debug
+/// listener.
+async fn spawn_distribution(
+    config: &Config,
+    client: &Client,
+    (stores, changed): (crate::status::stores::Stores, watch::Receiver<u64>),
+    metrics: &Arc<Metrics>,
+    stopped: &watch::Receiver<bool>,
+    jobs: &mut JoinSet<()>,
+) -> Result<Router> {
+    let i = &config.identity;
+    if !(i.enabled && i.policy_service) {
+        return Ok(Router::new());
+    }
+    let (cut_tx, cut) = watch::channel(None);
+    let sessions = Arc::new(distribution::sessions::Sessions::default());
+    let reviews: Api<TokenReview> = Api::all(client.clone());
+    let state = distribution::ServiceState {
+        cut,
+        auth: Arc::new(TokenReviewer::new(reviews, contract::TOKEN_AUDIENCE)),
+        trust_domain: config.sidecar.trust_domain.as_str().into(),
+        sessions: sessions.clone(),
+        metrics: metrics.clone(),
+        heartbeat: i.policy_heartbeat,
+        stopped: stopped.clone(),
+    };
+    let settings = crate::status::policy_settings(config);
+    jobs.spawn(distribution::run(
+        stores,
+        changed,
+        settings,
+        cut_tx,
+        metrics.clone(),
+        stopped.clone(),
+    ));
+    let debug = bind(config.debug_addr, "debug").await?;
+    jobs.spawn(server::serve_plain(
+        debug,
+        admin::debug_router(sessions),
+        stopped.clone(),
+    ));
+    Ok(distribution::router(state))
+}
+
+/// Drives `work` until `stopped`.
+async fn until_stopped(
+    work: futures::future::BoxFuture<'static, ()>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    tokio::select! {
+        () = work => tracing::error!("the cluster watches ended"),
+        _ = stopped.wait_for(|stop| *stop) => {}
+    }
 }
 
 /// `agentnet-webhook ca …`: one CA command against the CA Secret; prints its result.

@@ -35,6 +35,11 @@ pub struct Config {
     #[arg(long, env = "AGENTNET_METRICS_ADDR", default_value = "0.0.0.0:9090")]
     pub metrics_addr: SocketAddr,
 
+    /// Loopback-only listener for operators: `/debug/sidecars` (the sidecars connected
+    /// to this replica's policy service), read by `agentnet-webhook proxy-status`.
+    #[arg(long, env = "AGENTNET_DEBUG_ADDR", default_value = "127.0.0.1:9091")]
+    pub debug_addr: SocketAddr,
+
     /// Kubeconfig to use instead of the in-cluster configuration.
     #[arg(long, env = "AGENTNET_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -220,9 +225,22 @@ pub struct SidecarConfig {
     #[arg(long, env = "AGENTNET_IDENTITY_URL")]
     pub identity_url: Option<String>,
 
+    /// Where injected sidecars get their policy: `control-plane` (this webhook's policy
+    /// service, at the identity URL; sidecars need no API-server access) or `kube`
+    /// (each sidecar watches the API server itself: the opt-in direct-watch mode, which
+    /// needs the chart's cluster-wide read grant).
+    #[arg(long, env = "AGENTNET_SIDECAR_POLICY_SOURCE", value_enum, default_value_t = PolicySourceMode::ControlPlane)]
+    pub sidecar_policy_source: PolicySourceMode,
+
     /// Lifetime of the projected ServiceAccount token (the API server's minimum is 10m).
     #[arg(long, env = "AGENTNET_TOKEN_EXPIRATION", default_value = "1h", value_parser = parse_token_expiration)]
     pub token_expiration: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicySourceMode {
+    ControlPlane,
+    Kube,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -259,6 +277,10 @@ pub enum ConfigError {
     },
     #[error("--namespace must not be empty")]
     NoNamespace,
+    #[error(
+        "--sidecar-policy-source=control-plane needs the policy service (--identity=true and --policy-service=true)"
+    )]
+    NoPolicyService,
     #[error(transparent)]
     Status(#[from] StatusConfigError),
     #[error(transparent)]
@@ -275,6 +297,11 @@ impl Config {
         }
         self.status.validate()?;
         self.identity.validate()?;
+        if self.policy_url().is_none()
+            && self.sidecar.sidecar_policy_source == PolicySourceMode::ControlPlane
+        {
+            return Err(ConfigError::NoPolicyService);
+        }
         let s = &self.sidecar;
         check_limit("cpu", &s.proxy_cpu_request, &s.proxy_cpu_limit)?;
         check_limit("memory", &s.proxy_memory_request, &s.proxy_memory_limit)
@@ -289,6 +316,16 @@ impl Config {
                 self.serving.service_name, self.namespace, self.identity.service_port
             ),
         }
+    }
+
+    /// The policy service URL sidecars get: the identity URL, when they use the
+    /// control plane and it serves policy.
+    pub fn policy_url(&self) -> Option<String> {
+        let i = &self.identity;
+        (i.enabled
+            && i.policy_service
+            && self.sidecar.sidecar_policy_source == PolicySourceMode::ControlPlane)
+            .then(|| self.identity_url())
     }
 
     /// CRDs whose conversion this webhook maintains.

@@ -9,6 +9,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(cli) = CaCli::from_args() {
         return app::run_ca(cli).await;
     }
+    // `agentnet-webhook proxy-status` lists the sidecars this replica serves.
+    if let Some(cli) = agentnet_webhook::proxy_status::ProxyStatusCli::from_args() {
+        print!("{}", agentnet_webhook::proxy_status::run(cli).await?);
+        return Ok(());
+    }
     let config = Config::parse();
     telemetry::init(&config.log)?;
     config.validate()?;

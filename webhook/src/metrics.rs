@@ -47,6 +47,16 @@ pub struct Metrics {
     compile_generation: Gauge,
     status_leader: Gauge,
     identity: IdentityMetrics,
+    distribution: DistributionMetrics,
+}
+
+/// The policy service's metrics.
+#[derive(Debug, Default)]
+struct DistributionMetrics {
+    streams: Gauge,
+    views_sent: Counter,
+    refused: Family<ReasonLabels, Counter>,
+    generation: Gauge,
 }
 
 /// The identity service's metrics.
@@ -75,9 +85,11 @@ impl Metrics {
             compile_generation: Gauge::default(),
             status_leader: Gauge::default(),
             identity: IdentityMetrics::default(),
+            distribution: DistributionMetrics::default(),
         };
         metrics.register_all();
         metrics.register_identity();
+        metrics.register_distribution();
         metrics
     }
 
@@ -134,6 +146,43 @@ impl Metrics {
         let leader =
             "1 while this replica holds the identity Lease (bundles, PodCertificateRequests)";
         r.register("identity_leader", leader, m.leader.clone());
+    }
+
+    fn register_distribution(&mut self) {
+        let (r, m) = (&mut self.registry, &self.distribution);
+        let streams = "Sidecars connected to this replica's policy service";
+        r.register("policy_streams", streams, m.streams.clone());
+        let sent = "Views sent to sidecars (a first view, or a change of the caller's view)";
+        r.register("policy_views_sent", sent, m.views_sent.clone());
+        let refused = "Policy stream requests refused, by reason";
+        r.register("policy_stream_refused", refused, m.refused.clone());
+        let generation = "Generation of the cluster snapshot the policy service serves";
+        r.register(
+            "policy_distribution_generation",
+            generation,
+            m.generation.clone(),
+        );
+    }
+
+    pub fn policy_streams(&self, delta: i64) {
+        self.distribution.streams.inc_by(delta);
+    }
+
+    pub fn policy_view_sent(&self) {
+        self.distribution.views_sent.inc();
+    }
+
+    pub fn policy_stream_refused(&self, reason: &str) {
+        let labels = ReasonLabels {
+            reason: reason.into(),
+        };
+        self.distribution.refused.get_or_create(&labels).inc();
+    }
+
+    pub fn policy_distribution_generation(&self, generation: u64) {
+        self.distribution
+            .generation
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
     }
 
     fn register_status(&mut self) {

@@ -54,8 +54,10 @@ pub struct LocalWebhook {
     pub mutating_webhook: String,
     pub port: u16,
     pub metrics_port: u16,
-    /// The identity listener (`POST /v1/certify`) on 127.0.0.1.
+    /// The identity listener (`POST /v1/certify`, `GET /v1/policy/view`) on 127.0.0.1.
     pub identity_port: u16,
+    /// The loopback debug listener (`/debug/sidecars`).
+    pub debug_port: u16,
     /// The webhook's stdout and stderr.
     pub log: PathBuf,
     child: Mutex<Option<Child>>,
@@ -113,8 +115,10 @@ impl Isolated {
             ("webhook.conversion.enabled", "false"),
             // One status writer per cluster: the shared release's.
             ("statusController.enabled", "false"),
-            // One identity (CA, trust bundles) per cluster: the shared release's.
+            // One identity (CA, trust bundles) per cluster: the shared release's; so
+            // no policy service either (its pods never run: no kubelet here).
             ("identity.enabled", "false"),
+            ("sidecar.policySource", "kube"),
         ];
         let namespace = format!("{release}-system");
         Ok(Self(
@@ -164,6 +168,7 @@ impl LocalWebhook {
             port: ports.webhook,
             metrics_port: ports.metrics,
             identity_port: ports.identity,
+            debug_port: ports.debug,
             log,
             child: Mutex::new(Some(child)),
         };

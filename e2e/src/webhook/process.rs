@@ -19,15 +19,17 @@ pub(super) struct Ports {
     pub webhook: u16,
     pub metrics: u16,
     pub identity: u16,
+    pub debug: u16,
 }
 
 impl Ports {
-    /// Three ports free right now.
+    /// Four ports free right now.
     pub fn free() -> Result<Self> {
         Ok(Self {
             webhook: free_port()?,
             metrics: free_port()?,
             identity: free_port()?,
+            debug: free_port()?,
         })
     }
 }
@@ -52,6 +54,7 @@ pub(super) fn spawn(env: &[(String, String)], ports: Ports, log: &Path) -> Resul
             "AGENTNET_IDENTITY_LISTEN_ADDR",
             format!("127.0.0.1:{}", ports.identity),
         )
+        .env("AGENTNET_DEBUG_ADDR", format!("127.0.0.1:{}", ports.debug))
         .env("AGENTNET_KUBECONFIG", &control_plane().kubeconfig)
         .env("AGENTNET_LOG_FORMAT", "plain")
         .stdin(Stdio::null())

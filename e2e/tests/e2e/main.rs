@@ -16,6 +16,7 @@ mod identity;
 mod kubelet;
 mod mtls;
 mod pod_identity;
+mod policy_service;
 mod quickstart;
 mod ratelimit;
 mod sidecar;

@@ -93,6 +93,7 @@ fn expected_sidecar_env(webhook: &LocalWebhook) -> Vec<(String, String)> {
             "AGENTNET_TRUST_BUNDLE_FILE",
             "/var/run/secrets/agentnet.dev/trust/ca-bundle.pem",
         ),
+        ("AGENTNET_POLICY_URL", &identity),
         ("AGENTNET_LOG", "info"),
         ("AGENTNET_LOG_FORMAT", "json"),
         ("AGENTNET_OUTBOUND_ADDR", "127.0.0.1:15001"),

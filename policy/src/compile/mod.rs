@@ -20,11 +20,12 @@ use agentnet_api::v1alpha1::{PolicyAction, XAccessPolicy};
 use agentnet_api::{GATEWAY_GROUP, GROUP};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use admission::MAX_POLICIES_PER_TARGET;
 pub use extauth::DEFAULT_AUTHZ_PORT;
 
+pub(crate) use self::policy::compile_source;
 use self::policy::{PolicyError, compile_policy};
 use crate::cel::CelCompiler;
 use crate::index::{Backend, Index};
@@ -32,8 +33,10 @@ use crate::report::{Condition, PolicyReport, Reason, Report, TargetReport};
 use crate::request::BackendRef;
 use crate::rule::{Policy, PolicyRef, RuleKind};
 
-/// The objects to compile, as a watch or a directory delivers them.
-#[derive(Clone, Debug, Default)]
+/// The objects to compile, as a watch, a directory or the control plane's policy
+/// stream delivers them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Snapshot {
     pub backends: Vec<XBackend>,
     pub policies: Vec<XAccessPolicy>,

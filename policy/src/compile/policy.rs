@@ -111,7 +111,7 @@ fn compile_kind(authz: &AuthorizationRule, cel: &mut CelCompiler) -> Result<Rule
 
 /// Upstream turns a source whose `type` lacks its member into "any source"; we refuse
 /// the policy instead (with the API server's messages), so a typo never admits everyone.
-pub(super) fn compile_source(
+pub(crate) fn compile_source(
     s: &AccessRuleSource,
     namespace: &str,
     trust_domain: &str,

@@ -6,3 +6,4 @@ mod fixtures;
 mod props;
 mod status;
 mod upstream;
+mod view;

@@ -115,17 +115,7 @@ impl IdentityClient {
         if roots.is_empty() {
             return Err(CertifyError::NoRoots);
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots.root_store())
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .build();
-        Ok(Client::builder(TokioExecutor::new()).build(connector))
+        Ok(https_client(&roots)?)
     }
 
     async fn exchange(&self, csr_pem: &str) -> Result<(StatusCode, Bytes), CertifyError> {
@@ -176,8 +166,32 @@ fn refused(status: StatusCode, body: &[u8]) -> CertifyError {
     }
 }
 
+/// An HTTP/1 client over TLS that trusts exactly `roots`; it keeps no idle
+/// connections, so each request to a Service may reach another replica.
+pub(crate) fn https_client<B>(
+    roots: &super::Roots,
+) -> Result<Client<HttpsConnector<HttpConnector>, B>, rustls::Error>
+where
+    B: http_body::Body + Send,
+    B::Data: Send,
+{
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots.root_store())
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .build();
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build(connector))
+}
+
 /// An error and its sources, as one line (TLS failures hide under hyper's errors).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

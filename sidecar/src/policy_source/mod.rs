@@ -1,6 +1,8 @@
-//! Where policy comes from (Kubernetes watches or a directory) and how it is
-//! published to the data path.
+//! Where policy comes from (the control plane's policy service, a directory, or, as an
+//! opt-in, the sidecar's own Kubernetes watches) and how it is published to the data
+//! path.
 
+pub mod control_plane;
 pub mod dir;
 pub mod kube;
 pub mod manifest;

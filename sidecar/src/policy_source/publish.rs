@@ -23,6 +23,11 @@ pub struct PolicyState {
     synced: AtomicBool,
     /// Unix milliseconds of the last publish (0: never).
     published_at: AtomicU64,
+    /// Unix milliseconds of the last time the source confirmed the policy in force (a
+    /// publish, or the control plane's heartbeat); 0: never.
+    confirmed_at: AtomicU64,
+    /// Past this long without confirmation the policy counts as stale (milliseconds).
+    stale_after: AtomicU64,
     generation: watch::Sender<u64>,
     problems: ArcSwap<Vec<Problem>>,
     /// Services whose pods are agentnet peers (mTLS), from the same snapshots.
@@ -55,6 +60,8 @@ impl PolicyState {
             index: ArcSwap::from_pointee(compile(&Snapshot::default(), settings)),
             synced: AtomicBool::new(false),
             published_at: AtomicU64::new(0),
+            confirmed_at: AtomicU64::new(0),
+            stale_after: AtomicU64::new(u64::MAX),
             generation: watch::channel(0).0,
             problems: ArcSwap::from_pointee(Vec::new()),
             peers: ArcSwap::from_pointee(Peers::default()),
@@ -85,6 +92,31 @@ impl PolicyState {
         (at != 0)
             .then(|| now_millis().saturating_sub(at))
             .map(Duration::from_millis)
+    }
+
+    /// The source says the policy in force is current.
+    pub fn confirm(&self) {
+        self.confirmed_at.store(now_millis(), Ordering::Relaxed);
+    }
+
+    /// Time since the source last confirmed the policy in force.
+    pub fn confirmed_age(&self) -> Option<Duration> {
+        let at = self.confirmed_at.load(Ordering::Relaxed);
+        (at != 0)
+            .then(|| now_millis().saturating_sub(at))
+            .map(Duration::from_millis)
+    }
+
+    pub fn set_stale_after(&self, bound: Duration) {
+        let ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
+        self.stale_after.store(ms, Ordering::Relaxed);
+    }
+
+    /// Synced, but not confirmed for longer than the stale bound: still enforced (the
+    /// last good policy), and reported.
+    pub fn is_stale(&self) -> bool {
+        let bound = Duration::from_millis(self.stale_after.load(Ordering::Relaxed));
+        self.confirmed_age().is_some_and(|age| age > bound)
     }
 
     pub fn problems(&self) -> Arc<Vec<Problem>> {
@@ -124,6 +156,7 @@ impl Publisher {
             self.state.peers.store(Arc::new(peers));
         }
         let fingerprint = fingerprint(&mut snapshot);
+        self.state.confirm();
         if self.last == Some(fingerprint) {
             self.state.synced.store(true, Ordering::Release);
             return false;

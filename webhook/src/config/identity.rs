@@ -27,6 +27,16 @@ pub struct IdentityConfig {
     )]
     pub listen_addr: SocketAddr,
 
+    /// Serve sidecars their policy views (`GET /v1/policy/view`) on the identity
+    /// listener: the policy service. Off: sidecars need another policy source.
+    #[arg(id = "policy-service", long = "policy-service", env = "AGENTNET_POLICY_SERVICE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub policy_service: bool,
+
+    /// How often an idle policy stream carries a heartbeat (sidecars reconnect after
+    /// three silent intervals).
+    #[arg(id = "policy-heartbeat", long = "policy-heartbeat", env = "AGENTNET_POLICY_HEARTBEAT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub policy_heartbeat: Duration,
+
     /// The Service port sidecars call (part of the default identity URL).
     #[arg(id = "identity-service-port", long = "identity-service-port", env = "AGENTNET_IDENTITY_SERVICE_PORT", default_value_t = identity::PORT)]
     pub service_port: u16,

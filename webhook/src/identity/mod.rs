@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentnet_api::contract;
+use axum::Router;
 use k8s_openapi::api::authentication::v1::TokenReview;
 use kube::{Api, Client};
 use tokio::net::TcpListener;
@@ -118,9 +119,9 @@ impl IdentityService {
         })
     }
 
-    /// Serves `/v1/certify` on `listener` and runs the CA loader, the election, the
+    /// Serves `/v1/certify` (and `extra`: the policy service) on `listener` and runs the CA loader, the election, the
     /// bundle distributor and (in PodCertificate mode) the signer until `stopped`.
-    pub async fn run(self, listener: TcpListener, stopped: watch::Receiver<bool>) {
+    pub async fn run(self, listener: TcpListener, extra: Router, stopped: watch::Receiver<bool>) {
         let (resolver, tls) = match listener::placeholder(&self.names) {
             Ok(started) => started,
             Err(e) => return tracing::error!(error = %e, "identity service cannot start"),
@@ -129,7 +130,7 @@ impl IdentityService {
         let secrets = Api::namespaced(self.client.clone(), &self.namespace);
         let store = CaStore::new(secrets, self.ca_secret.clone());
         let loader = Loader::new(store, self.ca_generate, self.metrics.clone());
-        let routes = service::router(self.certify_state(pool.clone()));
+        let routes = service::router(self.certify_state(pool.clone())).merge(extra);
         let (leader_tx, leadership) = leader::channel();
         let leases = Api::namespaced(self.client.clone(), &self.namespace);
         let bundles =

@@ -102,7 +102,7 @@ async fn handle(
     };
     let token = bearer(headers)?;
     let account = state.auth.authenticate(&token).await;
-    let account = account.map_err(Refusal::from)?;
+    let account = account.map_err(Refusal::from)?.account;
     let spiffe_id = account.spiffe_id(&state.settings.trust_domain);
     let leaf =
         certify_for(&state.settings, &pool, &spiffe_id, body).map_err(|r| r.caller(&spiffe_id))?;
@@ -117,7 +117,7 @@ async fn handle(
     })
 }
 
-fn bearer(headers: &HeaderMap) -> Result<Token, Refusal> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<Token, Refusal> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

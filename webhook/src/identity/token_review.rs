@@ -36,11 +36,19 @@ pub enum AuthError {
 /// Authenticates a token to a ServiceAccount. The real one asks the API server; tests
 /// use fakes.
 pub trait Authenticator: Send + Sync {
-    fn authenticate<'a>(
-        &'a self,
-        token: &'a Token,
-    ) -> BoxFuture<'a, Result<ServiceAccountRef, AuthError>>;
+    fn authenticate<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<Reviewed, AuthError>>;
 }
+
+/// Who a token authenticates: its ServiceAccount and, for a token bound to a pod (as
+/// projected tokens are), that pod's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reviewed {
+    pub account: ServiceAccountRef,
+    pub pod: Option<String>,
+}
+
+/// The TokenReview `extra` key naming the pod a bound token belongs to.
+const POD_NAME_EXTRA: &str = "authentication.kubernetes.io/pod-name";
 
 /// Authenticates with a TokenReview (RBAC: `tokenreviews` `create`).
 pub struct TokenReviewer {
@@ -80,7 +88,7 @@ impl TokenReviewer {
         }
     }
 
-    async fn review(&self, token: &Token) -> Result<ServiceAccountRef, AuthError> {
+    async fn review(&self, token: &Token) -> Result<Reviewed, AuthError> {
         let review = TokenReview {
             spec: TokenReviewSpec {
                 audiences: Some(vec![self.audience.clone()]),
@@ -98,16 +106,13 @@ impl TokenReviewer {
 }
 
 impl Authenticator for TokenReviewer {
-    fn authenticate<'a>(
-        &'a self,
-        token: &'a Token,
-    ) -> BoxFuture<'a, Result<ServiceAccountRef, AuthError>> {
+    fn authenticate<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<Reviewed, AuthError>> {
         Box::pin(self.review(token))
     }
 }
 
 /// The ServiceAccount a review's status authenticates for `audience`.
-pub fn judge(status: &TokenReviewStatus, audience: &str) -> Result<ServiceAccountRef, AuthError> {
+pub fn judge(status: &TokenReviewStatus, audience: &str) -> Result<Reviewed, AuthError> {
     if status.authenticated != Some(true) {
         let why = status.error.clone().filter(|e| !e.is_empty());
         return Err(AuthError::Rejected(
@@ -125,8 +130,13 @@ pub fn judge(status: &TokenReviewStatus, audience: &str) -> Result<ServiceAccoun
         .as_ref()
         .and_then(|u| u.username.as_deref())
         .unwrap_or_default();
-    ServiceAccountRef::from_username(username)
-        .ok_or_else(|| AuthError::NotServiceAccount(username.to_owned()))
+    let account = ServiceAccountRef::from_username(username)
+        .ok_or_else(|| AuthError::NotServiceAccount(username.to_owned()))?;
+    let extra = status.user.as_ref().and_then(|u| u.extra.as_ref());
+    let pod = extra
+        .and_then(|e| e.get(POD_NAME_EXTRA))
+        .and_then(|names| names.first().cloned());
+    Ok(Reviewed { account, pod })
 }
 
 #[cfg(test)]
@@ -150,7 +160,7 @@ mod tests {
     #[test]
     fn authenticated_service_account_for_our_audience_is_accepted() {
         let s = status(true, &["agentnet"], "system:serviceaccount:team:agent");
-        let sa = judge(&s, "agentnet").unwrap();
+        let sa = judge(&s, "agentnet").unwrap().account;
         assert_eq!((sa.namespace.as_str(), sa.name.as_str()), ("team", "agent"));
     }
 

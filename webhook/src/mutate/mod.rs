@@ -28,6 +28,8 @@ use tuning::Tuning;
 pub struct MutateConfig {
     pub sidecar: SidecarConfig,
     pub identity_url: String,
+    /// The policy service sidecars stream their policy from; `None`: direct-watch mode.
+    pub policy_url: Option<String>,
     /// PodCertificate mode: inject the `podCertificate` volume.
     pub pod_certificates: bool,
     pub exclusions: Exclusions,
@@ -50,6 +52,7 @@ impl MutateConfig {
         Self {
             sidecar: config.sidecar.clone(),
             identity_url: config.identity_url(),
+            policy_url: config.policy_url(),
             pod_certificates: config.identity.enabled
                 && config.identity.pod_certificates
                 && config.identity.pod_certificate_volumes,

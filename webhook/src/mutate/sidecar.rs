@@ -232,6 +232,9 @@ fn identity_env(cfg: &MutateConfig) -> Vec<EnvVar> {
         value(env::TOKEN_FILE, mount::TOKEN_FILE),
         value(env::TRUST_BUNDLE_FILE, mount::TRUST_BUNDLE_FILE),
     ];
+    if let Some(url) = &cfg.policy_url {
+        vars.push(value(env::POLICY_URL, url));
+    }
     if cfg.pod_certificates {
         vars.push(value(
             env::POD_CERTIFICATE_FILE,

@@ -15,7 +15,7 @@ mod conditions;
 mod controller;
 pub mod leader;
 mod ratelimit;
-mod stores;
+pub mod stores;
 mod writer;
 
 use std::sync::Arc;
@@ -70,10 +70,14 @@ impl StatusController {
         }
     }
 
-    /// Watches, elects and writes until `stopped`; then releases the Lease.
-    pub async fn run(self, stopped: watch::Receiver<bool>) {
-        let (changed_tx, changed) = watch::channel(0);
-        let (stores, watches) = stores::start(&self.client, changed_tx);
+    /// Elects and writes until `stopped`, from `stores` (driven by the caller, and
+    /// `changed` on every event); then releases the Lease.
+    pub async fn run(
+        self,
+        stores: stores::Stores,
+        changed: watch::Receiver<u64>,
+        stopped: watch::Receiver<bool>,
+    ) {
         let (leader_tx, leadership) = leader::channel();
         let leases = Api::namespaced(self.client.clone(), &self.namespace);
         let election = leader::elect(leases, self.lease, leader_tx, stopped.clone());
@@ -94,7 +98,6 @@ impl StatusController {
         };
         let work = async {
             tokio::select! {
-                () = watches => tracing::error!("policy watches ended"),
                 () = reconciler.run() => {}
                 () = until_stopped(stopped) => {}
             }
@@ -104,7 +107,7 @@ impl StatusController {
 }
 
 /// The sidecars' trust and cluster domains: status must judge policies as they do.
-fn policy_settings(config: &Config) -> Settings {
+pub fn policy_settings(config: &Config) -> Settings {
     Settings {
         trust_domain: config.sidecar.trust_domain.clone(),
         cluster_domain: config.sidecar.cluster_domain.clone(),

@@ -1,12 +1,14 @@
-//! The controller's view of the cluster: reflectors of XBackend, XAccessPolicy
-//! (v1alpha1, whatever version it was written in), Service, RateLimitPolicy and
-//! ReferenceGrant (Gateway API's CRD, which may be missing: the first pass does not
-//! wait for it), in all namespaces.
+//! The control plane's view of the cluster, shared by the status controller and the
+//! policy service: reflectors of XBackend, XAccessPolicy (v1alpha1, whatever version it
+//! was written in), Service, EndpointSlice, RateLimitPolicy and ReferenceGrant (Gateway
+//! API's CRD, which may be missing: the first pass does not wait for it), in all
+//! namespaces, once per replica.
 //!
 //! Each watch is one chain: `watcher(..).default_backoff().modify(strip).reflect(w)`.
 //! Objects are read through `DeserializeGuard`, so one malformed object is logged and
 //! skipped instead of ending the watch. Every event bumps a counter the controller
-//! waits on. EndpointSlices are not watched: no condition depends on them.
+//! waits on. No condition depends on EndpointSlices; the policy service sends those of
+//! the Services that XBackends and authorizers name.
 
 use std::collections::HashSet;
 use std::fmt::Debug;
@@ -20,6 +22,7 @@ use agentnet_policy::Snapshot;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -27,6 +30,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
+
+/// The label by which an EndpointSlice names its Service.
+pub(crate) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// Annotation that repeats the whole object; nothing here reads it.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -37,6 +43,7 @@ pub struct Stores {
     pub backends: Store<DeserializeGuard<XBackend>>,
     pub policies: Store<DeserializeGuard<XAccessPolicy>>,
     pub services: Store<DeserializeGuard<Service>>,
+    pub slices: Store<DeserializeGuard<EndpointSlice>>,
     pub rate_limits: Store<DeserializeGuard<RateLimitPolicy>>,
     pub grants: Store<DeserializeGuard<ReferenceGrant>>,
 }
@@ -48,15 +55,17 @@ pub fn start(client: &Client, changed: watch::Sender<u64>) -> (Stores, BoxFuture
     let (backends, b) = reflect::<XBackend>(Api::all(client.clone()), changed.clone());
     let (policies, p) = reflect::<XAccessPolicy>(Api::all(client.clone()), changed.clone());
     let (services, s) = reflect::<Service>(Api::all(client.clone()), changed.clone());
+    let (slices, e) = reflect::<EndpointSlice>(Api::all(client.clone()), changed.clone());
     let (rate_limits, r) = reflect::<RateLimitPolicy>(Api::all(client.clone()), changed.clone());
     let (grants, g) = reflect::<ReferenceGrant>(Api::all(client.clone()), changed);
     let drive = async move {
-        tokio::join!(b, p, s, r, g);
+        tokio::join!(b, p, s, e, r, g);
     };
     let stores = Stores {
         backends,
         policies,
         services,
+        slices,
         rate_limits,
         grants,
     };
@@ -123,11 +132,12 @@ impl Stores {
         self.backends.wait_until_ready().await?;
         self.policies.wait_until_ready().await?;
         self.rate_limits.wait_until_ready().await?;
+        self.slices.wait_until_ready().await?;
         self.services.wait_until_ready().await
     }
 
-    /// What `compile` needs: the valid objects, and only the Services XBackends and
-    /// ExternalAuth authorizers name.
+    /// What the status controller compiles: the valid objects, and only the Services
+    /// XBackends and ExternalAuth authorizers name.
     pub fn snapshot(&self) -> Snapshot {
         let backends: Vec<XBackend> = valid(&self.backends);
         let policies: Vec<XAccessPolicy> = valid(&self.policies);
@@ -146,6 +156,30 @@ impl Stores {
             rate_limits: valid(&self.rate_limits),
             reference_grants: valid(&self.grants),
         }
+    }
+
+    /// What sidecars enforce: [`Stores::snapshot`] and the EndpointSlices of its
+    /// Services. Nothing else of the cluster's Services and EndpointSlices.
+    pub fn distribution_snapshot(&self) -> Snapshot {
+        let mut snapshot = self.snapshot();
+        let named: HashSet<(String, String)> = snapshot
+            .services
+            .iter()
+            .filter_map(|s| Some((s.namespace()?, s.name_any())))
+            .collect();
+        snapshot.endpoint_slices = self
+            .slices
+            .state()
+            .into_iter()
+            .filter_map(|e| {
+                let e = e.0.as_ref().ok()?;
+                let service = e.labels().get(SERVICE_NAME_LABEL)?;
+                named
+                    .contains(&(e.namespace()?, service.clone()))
+                    .then(|| e.clone())
+            })
+            .collect();
+        snapshot
     }
 
     pub fn policy(&self, namespace: &str, name: &str) -> Option<XAccessPolicy> {
@@ -188,7 +222,7 @@ fn authorizer_of(p: &XAccessPolicy) -> Option<(String, String)> {
 }
 
 /// The (namespace, Service name) an XBackend points at, if any.
-fn service_of(b: &XBackend) -> Option<(String, String)> {
+pub(crate) fn service_of(b: &XBackend) -> Option<(String, String)> {
     let spec = &b.spec;
     let name = spec.mcp.as_ref().and_then(|m| m.service_name.clone());
     let name = name.or_else(|| spec.a2a.as_ref().and_then(|a| a.service_name.clone()))?;

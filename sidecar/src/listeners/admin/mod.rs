@@ -64,6 +64,11 @@ async fn loopback_only(
 
 async fn ready(State(admin): State<Admin>) -> Response {
     match admin.ready.check() {
+        // Still ready: the last good policy is enforced; the detail says how old it is.
+        Ok(()) if admin.policy.is_stale() => {
+            let age = admin.policy.confirmed_age().unwrap_or_default().as_secs();
+            format!("ready (policy stale: last confirmed {age}s ago)\n").into_response()
+        }
         Ok(()) => "ready\n".into_response(),
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,

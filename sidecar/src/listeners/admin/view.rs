@@ -14,6 +14,8 @@ pub fn config(config: &Value, identity: &str, state: &PolicyState) -> Value {
         "synced": state.is_synced(),
         "generation": index.generation(),
         "age_seconds": state.age().map(|a| a.as_secs_f64()),
+        "confirmed_age_seconds": state.confirmed_age().map(|a| a.as_secs_f64()),
+        "stale": state.is_stale(),
         "problems": *state.problems(),
         "index": index_json(&index),
     })

@@ -15,15 +15,13 @@ use crate::identity::ca::CaPool;
 use crate::identity::ca::rotate::initial;
 use crate::identity::issue::verify;
 use crate::identity::spiffe::ServiceAccountRef;
+use crate::identity::token_review::Reviewed;
 
 /// Tokens and what the API server would say about them.
-struct FakeReviews(HashMap<&'static str, Result<ServiceAccountRef, AuthError>>);
+struct FakeReviews(HashMap<&'static str, Result<Reviewed, AuthError>>);
 
 impl Authenticator for FakeReviews {
-    fn authenticate<'a>(
-        &'a self,
-        token: &'a Token,
-    ) -> BoxFuture<'a, Result<ServiceAccountRef, AuthError>> {
+    fn authenticate<'a>(&'a self, token: &'a Token) -> BoxFuture<'a, Result<Reviewed, AuthError>> {
         let known = self.0.iter().find(|(t, _)| Token::new(**t) == *token);
         let result = known.map_or(
             Err(AuthError::Rejected("unknown token".into())),
@@ -40,7 +38,7 @@ fn state(with_pool: bool) -> (CertifyState, Arc<Metrics>) {
     let (_, rx) = watch::channel(pool);
     let account = ServiceAccountRef::new("team", "a").unwrap();
     let reviews = FakeReviews(HashMap::from([
-        ("token-a", Ok(account)),
+        ("token-a", Ok(Reviewed { account, pod: None })),
         (
             "token-down",
             Err(AuthError::Unavailable("connection refused".into())),

@@ -27,6 +27,15 @@ fn backend(name: &str, service: Value, port: Value) -> Value {
     b
 }
 
+fn slice(name: &str, service: &str) -> Value {
+    let mut s = meta("EndpointSlice", "discovery.k8s.io/v1", name);
+    s["metadata"]["labels"] = json!({"kubernetes.io/service-name": service});
+    s["addressType"] = json!("IPv4");
+    s["endpoints"] =
+        json!([{"addresses": ["10.244.0.9"], "targetRef": {"kind": "Pod", "name": "p-1"}}]);
+    s
+}
+
 fn stores() -> Stores {
     let mut policy = meta("XAccessPolicy", "agentic.networking.x-k8s.io/v1alpha1", "p");
     policy["spec"] = json!({"action": "Allow", "targetRefs": [
@@ -42,6 +51,10 @@ fn stores() -> Stores {
         ]),
         policies: fill(&[policy, broken_policy]),
         services: fill(&[service("tools"), service("other"), service("unrelated")]),
+        slices: fill(&[
+            slice("tools-abc", "tools"),
+            slice("unrelated-abc", "unrelated"),
+        ]),
         rate_limits: fill(&[]),
         grants: fill(&[]),
     }
@@ -67,6 +80,17 @@ fn snapshot_skips_malformed_objects_and_services_no_backend_names() {
         ["tools"]
     );
     assert!(snapshot.endpoint_slices.is_empty());
+}
+
+#[test]
+fn distribution_snapshot_adds_only_the_slices_of_named_services() {
+    let snapshot = stores().distribution_snapshot();
+    let slices: Vec<_> = snapshot
+        .endpoint_slices
+        .iter()
+        .filter_map(|s| s.metadata.name.as_deref())
+        .collect();
+    assert_eq!(slices, ["tools-abc"]);
 }
 
 #[test]

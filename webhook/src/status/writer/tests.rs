@@ -76,6 +76,7 @@ fn stores() -> Stores {
         backends: fill(backend()),
         policies: fill(policy()),
         services: Writer::default().as_reader(),
+        slices: Writer::default().as_reader(),
         rate_limits: Writer::default().as_reader(),
         grants: Writer::default().as_reader(),
     }

@@ -1,0 +1,291 @@
+//! The control plane's policy service (`GET /v1/policy/view` on the shared local
+//! webhook's identity listener) against the real API server, with real TokenRequest
+//! tokens: each identity's view holds only what that identity needs, a request for
+//! another identity's view is refused, and policy, deletion and endpoint changes reach
+//! the stream while changes nobody's view depends on do not.
+
+use std::time::{Duration, Instant};
+
+use agentnet_e2e::identity::{PolicyStream, token, trust_bundle};
+use agentnet_e2e::webhook::shared;
+use agentnet_e2e::{TestNs, http_get, output_text};
+use serde_json::Value;
+
+const OPT_IN: (&str, &str) = ("agentnet.dev/inject", "enabled");
+/// A change reaches an open stream well within this (the target is 1 s at p99).
+const PROPAGATION: Duration = Duration::from_secs(5);
+
+fn world(tool_for_alpha: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {{name: tools}}
+spec: {{ports: [{{port: 8080}}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: tools-1, labels: {{kubernetes.io/service-name: tools}}}}
+addressType: IPv4
+ports: [{{port: 8080}}]
+endpoints: [{{addresses: [10.244.9.1]}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: unrelated}}
+spec: {{ports: [{{port: 80}}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: unrelated-1, labels: {{kubernetes.io/service-name: unrelated}}}}
+addressType: IPv4
+ports: [{{port: 80}}]
+endpoints: [{{addresses: [10.244.9.50]}}]
+---
+apiVersion: agentic.networking.x-k8s.io/v0alpha0
+kind: XBackend
+metadata: {{name: tools}}
+spec: {{mcp: {{serviceName: tools, port: 8080}}}}
+---
+apiVersion: agentic.networking.x-k8s.io/v1alpha1
+kind: XAccessPolicy
+metadata: {{name: tools}}
+spec:
+  targetRefs: [{{group: agentic.networking.x-k8s.io, kind: XBackend, name: tools}}]
+  action: Allow
+  rules:
+  - name: alpha-rule
+    source: {{type: ServiceAccount, serviceAccount: {{name: alpha}}}}
+    authorization: {{type: Inline, mcp: {{methods: [{{name: tools/call, params: [{tool_for_alpha}]}}]}}}}
+  - name: beta-rule
+    source: {{type: ServiceAccount, serviceAccount: {{name: beta}}}}
+    authorization: {{type: Inline, mcp: {{methods: [{{name: tools/call, params: [beta-only-secret]}}]}}}}
+"#
+    )
+}
+
+struct Setup {
+    ns: TestNs,
+    bundle: String,
+    alpha: String,
+    beta: String,
+}
+
+async fn setup(prefix: &str) -> Setup {
+    shared().await.unwrap();
+    let ns = TestNs::with_labels(prefix, &[OPT_IN]).await.unwrap();
+    for sa in ["alpha", "beta"] {
+        ns.create_service_account(sa).await.unwrap();
+    }
+    apply(&ns, &world("alpha-tool"));
+    let bundle = trust_bundle(&ns.client, &ns.name).await.unwrap();
+    let alpha = token(&ns.client, &ns.name, "alpha", "agentnet")
+        .await
+        .unwrap();
+    let beta = token(&ns.client, &ns.name, "beta", "agentnet")
+        .await
+        .unwrap();
+    Setup {
+        ns,
+        bundle,
+        alpha,
+        beta,
+    }
+}
+
+/// Opens a stream, retrying while the service has not synced yet (503), as sidecars do.
+async fn open(s: &Setup, token: Option<&str>, query: &str) -> PolicyStream {
+    let webhook = shared().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stream = PolicyStream::open(webhook, &s.bundle, token, query)
+            .await
+            .unwrap();
+        if stream.status != 503 || Instant::now() > deadline {
+            return stream;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn apply(ns: &TestNs, yaml: &str) {
+    let out = ns.apply_yaml(yaml).unwrap();
+    assert!(out.status.success(), "kubectl apply: {}", output_text(&out));
+}
+
+fn identity(ns: &str, sa: &str) -> String {
+    format!("?identity=spiffe://cluster.local/ns/{ns}/sa/{sa}")
+}
+
+/// Opens a stream and returns it with the first view that shows everything in `want`
+/// (the webhook's watches see the test's objects a moment after `kubectl apply`, and
+/// not all kinds at once).
+async fn stream_showing(s: &Setup, token: &str, want: &[&str]) -> (PolicyStream, Value) {
+    let mut stream = open(s, Some(token), "").await;
+    assert_eq!(stream.status, 200);
+    let view = view_showing(&mut stream, want, Duration::from_secs(60)).await;
+    (stream, view)
+}
+
+/// The first view on `stream` within `timeout` that shows everything in `want`. Other
+/// tests change policy in their namespaces meanwhile, so views that do not are skipped.
+async fn view_showing(stream: &mut PolicyStream, want: &[&str], timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(view) = stream.next_view(left).await.unwrap() else {
+            break;
+        };
+        if want.iter().all(|w| view.to_string().contains(w)) {
+            return view;
+        }
+        last = view;
+    }
+    panic!("no view within {timeout:?} showed {want:?}; the last: {last}")
+}
+
+fn policy_of<'v>(view: &'v Value, ns: &str) -> &'v Value {
+    view["snapshot"]["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["metadata"]["namespace"] == ns && p["metadata"]["name"] == "tools")
+        .expect("the tools policy in the view")
+}
+
+#[tokio::test]
+async fn each_identity_receives_only_its_own_rules() {
+    let s = setup("pv-bounds").await;
+    let ns = s.ns.name.clone();
+    let (_a, alpha_view) = stream_showing(&s, &s.alpha, &["alpha-tool", "10.244.9.1"]).await;
+    let text = alpha_view.to_string();
+    assert!(
+        !text.contains("beta-only-secret"),
+        "beta's rule reached alpha: {text}"
+    );
+    let rules = &policy_of(&alpha_view, &ns)["spec"]["rules"];
+    assert_eq!(
+        rules[1]["name"], "beta-rule",
+        "the rule is named, not shown"
+    );
+    assert_eq!(
+        rules[1]["source"]["spiffe"],
+        "spiffe://agentnet.invalid/redacted"
+    );
+    let (_b, beta_view) = stream_showing(&s, &s.beta, &["beta-only-secret", "10.244.9.1"]).await;
+    assert!(!beta_view.to_string().contains("alpha-tool"));
+    // Services and EndpointSlices no backend names are never sent.
+    for view in [&alpha_view, &beta_view] {
+        let text = view.to_string();
+        assert!(
+            text.contains("10.244.9.1") && !text.contains("10.244.9.50"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_request_for_another_identitys_view_is_refused() {
+    let s = setup("pv-forged").await;
+    let ns = s.ns.name.clone();
+    let forged = open(&s, Some(&s.alpha), &identity(&ns, "beta")).await;
+    assert_eq!(forged.status, 403);
+    let body = forged.body().await.unwrap();
+    assert!(
+        body.contains("forbidden") && !body.contains("beta-only-secret"),
+        "{body}"
+    );
+    for (token, status) in [(None, 401), (Some("not-a-token"), 401)] {
+        let refused = open(&s, token, "").await;
+        assert_eq!(refused.status, status);
+    }
+    // A token for another audience (the API server's) is no agentnet identity.
+    let api_token = token(&s.ns.client, &ns, "alpha", "https://kubernetes.default.svc")
+        .await
+        .unwrap();
+    let wrong = open(&s, Some(&api_token), "").await;
+    assert_eq!(wrong.status, 401);
+    let own = open(&s, Some(&s.alpha), &identity(&ns, "alpha")).await;
+    assert_eq!(own.status, 200);
+}
+
+#[tokio::test]
+async fn policy_endpoint_and_deletion_changes_reach_the_stream_and_unrelated_ones_do_not() {
+    let s = setup("pv-changes").await;
+    let ns = s.ns.name.clone();
+    let (mut stream, first) = stream_showing(&s, &s.alpha, &["alpha-tool", "10.244.9.1"]).await;
+    // An EndpointSlice no backend uses never reaches the view. (Other tests change
+    // their namespaces' policies meanwhile, which may send views; this namespace's part
+    // of them must stay as it was.)
+    let unrelated = world("alpha-tool").replace("10.244.9.50", "10.244.9.51");
+    apply(&s.ns, &unrelated);
+    let quiet_until = Instant::now() + Duration::from_secs(3);
+    while let Some(view) = stream
+        .next_view(quiet_until.saturating_duration_since(Instant::now()))
+        .await
+        .unwrap()
+    {
+        assert!(!view.to_string().contains("10.244.9.51"), "{view}");
+        assert_eq!(policy_of(&view, &ns), policy_of(&first, &ns));
+    }
+    // A rule change of the caller's own: a new view, promptly.
+    let started = Instant::now();
+    apply(&s.ns, &world("alpha-tool-v2"));
+    let changed = view_showing(&mut stream, &["alpha-tool-v2"], PROPAGATION).await;
+    assert_ne!(changed["version"], first["version"]);
+    eprintln!(
+        "policy change reached the stream in {:?}",
+        started.elapsed()
+    );
+    // An endpoint of the backend's Service: a new view with the address.
+    let more = world("alpha-tool-v2").replace("[10.244.9.1]", "[10.244.9.1, 10.244.9.2]");
+    apply(&s.ns, &more);
+    view_showing(&mut stream, &["10.244.9.2"], PROPAGATION).await;
+    // Deleting the policy: a view without it.
+    s.ns.cluster
+        .kubectl_ok(&["delete", "-n", &ns, "xaccesspolicy", "tools"])
+        .unwrap();
+    let deadline = Instant::now() + PROPAGATION;
+    let deleted = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let view = stream.next_view(left).await.unwrap().expect("the deletion");
+        let gone = view["snapshot"]["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["metadata"]["namespace"] != ns.as_str());
+        if gone {
+            break view;
+        }
+    };
+    let policies = deleted["snapshot"]["policies"].as_array().unwrap();
+    assert!(
+        !policies
+            .iter()
+            .any(|p| p["metadata"]["namespace"] == ns.as_str())
+    );
+}
+
+#[tokio::test]
+async fn the_debug_listener_lists_connected_sidecars() {
+    let s = setup("pv-status").await;
+    let webhook = shared().await.unwrap();
+    let (_stream, view) = stream_showing(&s, &s.alpha, &["alpha-tool", "10.244.9.1"]).await;
+    let spiffe = format!("spiffe://cluster.local/ns/{}/sa/alpha", s.ns.name);
+    let listed = http_get(
+        &format!("127.0.0.1:{}", webhook.debug_port),
+        "/debug/sidecars",
+    )
+    .await
+    .unwrap();
+    let sessions: Vec<Value> = serde_json::from_str(&listed).unwrap();
+    let mine = sessions
+        .iter()
+        .find(|s| s["spiffeId"] == spiffe.as_str())
+        .unwrap_or_else(|| panic!("{spiffe} not listed: {listed}"));
+    // Other tests' changes may have sent it a newer view since; it holds one.
+    assert!(
+        mine["version"].is_string() && mine["generation"].as_u64() >= view["generation"].as_u64()
+    );
+}

@@ -1,0 +1,141 @@
+//! One compiled cluster snapshot and the views cut from it. A view is rendered (cut,
+//! serialized, digested) once per distinct caller and generation; every stream of that
+//! caller sends the same bytes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use agentnet_policy::{BackendRef, Caller, Report, Snapshot, view};
+use bytes::Bytes;
+use kube::ResourceExt;
+
+use crate::status::stores::{SERVICE_NAME_LABEL, service_of};
+
+/// A generation of the cluster's policy, as this replica sees it.
+pub struct Cut {
+    pub generation: u64,
+    snapshot: Snapshot,
+    report: Report,
+    trust_domain: String,
+    /// (namespace, pod) → the XBackends whose Service has that pod as an endpoint.
+    served: HashMap<(String, String), Vec<BackendRef>>,
+    rendered: Mutex<HashMap<Caller, Arc<Rendered>>>,
+}
+
+/// A caller's view as it goes on the wire.
+#[derive(Debug)]
+pub struct Rendered {
+    pub version: String,
+    /// One `{"type":"view",…}` line, newline included.
+    pub line: Bytes,
+}
+
+// === impl Cut ===
+
+impl Cut {
+    pub fn new(generation: u64, snapshot: Snapshot, report: Report, trust_domain: String) -> Self {
+        let served = served_backends(&snapshot);
+        Self {
+            generation,
+            snapshot,
+            report,
+            trust_domain,
+            served,
+            rendered: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Who a pod's sidecar decides for: its identity, and the backends its pod serves
+    /// (known once the pod is an endpoint of their Service).
+    pub fn caller(&self, spiffe_id: &str, namespace: &str, pod: Option<&str>) -> Caller {
+        let serves = pod
+            .and_then(|p| self.served.get(&(namespace.to_owned(), p.to_owned())))
+            .cloned()
+            .unwrap_or_default();
+        Caller {
+            spiffe_id: spiffe_id.to_owned(),
+            serves,
+        }
+    }
+
+    /// `caller`'s view, rendered once per cut.
+    pub fn render(&self, caller: &Caller) -> Arc<Rendered> {
+        let mut rendered = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = rendered.get(caller) {
+            return r.clone();
+        }
+        let v = view(&self.snapshot, &self.report, caller, &self.trust_domain);
+        // Plain data always serializes; an empty view would fail closed at the sidecar.
+        let snapshot = serde_json::to_vec(&v).unwrap_or_default();
+        let version = digest(&snapshot);
+        let mut line = Vec::with_capacity(snapshot.len() + 96);
+        line.extend_from_slice(
+            format!(
+                r#"{{"type":"view","version":"{version}","generation":{},"snapshot":"#,
+                self.generation
+            )
+            .as_bytes(),
+        );
+        line.extend_from_slice(&snapshot);
+        line.extend_from_slice(b"}\n");
+        let r = Arc::new(Rendered {
+            version,
+            line: Bytes::from(line),
+        });
+        rendered.insert(caller.clone(), r.clone());
+        r
+    }
+
+    /// Objects in the cut, for logs: (backends, policies, services, endpoint slices).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let s = &self.snapshot;
+        (
+            s.backends.len(),
+            s.policies.len(),
+            s.services.len(),
+            s.endpoint_slices.len(),
+        )
+    }
+}
+
+/// First 16 bytes of the SHA-256 of the view, in hex.
+fn digest(bytes: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    d.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn served_backends(s: &Snapshot) -> HashMap<(String, String), Vec<BackendRef>> {
+    let mut by_service: HashMap<(String, String), Vec<BackendRef>> = HashMap::new();
+    for b in &s.backends {
+        if let Some(key) = service_of(b) {
+            let id = BackendRef::new(&key.0, &b.name_any());
+            by_service.entry(key).or_default().push(id);
+        }
+    }
+    let mut served: HashMap<(String, String), Vec<BackendRef>> = HashMap::new();
+    for slice in &s.endpoint_slices {
+        let (Some(ns), Some(service)) = (slice.namespace(), slice.labels().get(SERVICE_NAME_LABEL))
+        else {
+            continue;
+        };
+        let Some(backends) = by_service.get(&(ns.clone(), service.clone())) else {
+            continue;
+        };
+        let pods = slice.endpoints.iter().flatten().filter_map(|e| {
+            let t = e.target_ref.as_ref()?;
+            (t.kind.as_deref() == Some("Pod") && t.namespace.as_deref().unwrap_or(&ns) == ns)
+                .then(|| t.name.clone())
+                .flatten()
+        });
+        for pod in pods {
+            let entry = served.entry((ns.clone(), pod)).or_default();
+            entry.extend(backends.iter().cloned());
+            entry.sort();
+            entry.dedup();
+        }
+    }
+    served
+}
