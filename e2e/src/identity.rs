@@ -143,7 +143,7 @@ pub async fn trust_bundle(client: &Client, ns: &str) -> Result<String> {
 
 /// TLS to the webhook's identity listener, trusting only `bundle`.
 async fn identity_tls(
-    webhook: &LocalWebhook,
+    port: u16,
     bundle: &str,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
@@ -155,7 +155,7 @@ async fn identity_tls(
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let tcp = TcpStream::connect(("127.0.0.1", webhook.identity_port)).await?;
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
     let name = ServerName::try_from("127.0.0.1")?;
     Ok(TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
@@ -169,16 +169,12 @@ pub struct PolicyStream {
 }
 
 impl PolicyStream {
-    /// Opens the stream with `token` (bearer) and `query` (e.g. `?identity=…`). HTTP/1.0,
-    /// so the body is the raw lines until the connection closes.
-    pub async fn open(
-        webhook: &LocalWebhook,
-        bundle: &str,
-        token: Option<&str>,
-        query: &str,
-    ) -> Result<Self> {
+    /// Opens the stream to the identity listener on 127.0.0.1:`port` with `token`
+    /// (bearer) and `query` (e.g. `?identity=…`). HTTP/1.0, so the body is the raw
+    /// lines until the connection closes.
+    pub async fn open(port: u16, bundle: &str, token: Option<&str>, query: &str) -> Result<Self> {
         use tokio::io::AsyncBufReadExt;
-        let mut tls = identity_tls(webhook, bundle).await?;
+        let mut tls = identity_tls(port, bundle).await?;
         let auth = token
             .map(|t| format!("authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
@@ -244,7 +240,7 @@ pub async fn certify(
     token: Option<&str>,
     body: &Value,
 ) -> Result<Reply> {
-    let mut tls = identity_tls(webhook, bundle).await?;
+    let mut tls = identity_tls(webhook.identity_port, bundle).await?;
     let body = body.to_string();
     let auth = token
         .map(|t| format!("authorization: Bearer {t}\r\n"))

@@ -61,6 +61,17 @@ pub struct LocalWebhook {
     /// The webhook's stdout and stderr.
     pub log: PathBuf,
     child: Mutex<Option<Child>>,
+    /// The environment it was started with (the chart's), for replicas.
+    env: Vec<(String, String)>,
+}
+
+/// Another replica of a release's webhook (as a Deployment's second pod), on ports of
+/// its own; it can be killed and started again on the same ports. Killed on drop.
+pub struct Replica {
+    env: Vec<(String, String)>,
+    ports: process::Ports,
+    pub log: PathBuf,
+    child: Mutex<Option<Child>>,
 }
 
 static SHARED: OnceCell<LocalWebhook> = OnceCell::const_new();
@@ -162,6 +173,7 @@ impl LocalWebhook {
         ));
         let child = process::spawn(&env, ports, &log)?;
         let webhook = Self {
+            env,
             release: release.to_owned(),
             namespace: namespace.to_owned(),
             mutating_webhook: release.to_owned(),
@@ -174,6 +186,32 @@ impl LocalWebhook {
         };
         webhook.wait_until_serving().await?;
         Ok(webhook)
+    }
+
+    /// A second replica of this release, named `instance` (its Leases and Events say
+    /// so), started now.
+    pub fn replica(&self, instance: &str) -> Result<Replica> {
+        let mut env = self.env.clone();
+        env.retain(|(k, _)| k != "AGENTNET_INSTANCE");
+        env.push(("AGENTNET_INSTANCE".into(), instance.into()));
+        let log = std::env::temp_dir().join(format!(
+            "agentnet-e2e-webhook-{instance}-{}.log",
+            std::process::id()
+        ));
+        let replica = Replica {
+            env,
+            ports: process::Ports::free()?,
+            log,
+            child: Mutex::new(None),
+        };
+        replica.start()?;
+        Ok(replica)
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        let guard = self.child.lock().ok()?;
+        guard.as_ref().map(Child::id)
     }
 
     /// Kills the process (idempotent).
@@ -304,5 +342,42 @@ async fn create_namespace(name: &str) -> Result<()> {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
         Err(e) => Err(e).with_context(|| format!("creating namespace {name}")),
+    }
+}
+
+// === impl Replica ===
+
+impl Replica {
+    /// Starts the process (again), on the replica's ports.
+    pub fn start(&self) -> Result<()> {
+        let child = process::spawn(&self.env, self.ports, &self.log)?;
+        let pid = child.id();
+        *self.child.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = Some(child);
+        process::reap_at_exit(pid)
+    }
+
+    /// Kills the process (idempotent).
+    pub fn kill(&self) {
+        if let Ok(mut guard) = self.child.lock()
+            && let Some(mut child) = guard.take()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The identity listener (`/v1/certify`, `/v1/policy/view`) on 127.0.0.1.
+    pub fn identity_port(&self) -> u16 {
+        self.ports.identity
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

@@ -6,10 +6,14 @@
 
 use std::time::{Duration, Instant};
 
+use agentnet_e2e::eventually;
 use agentnet_e2e::identity::{PolicyStream, token, trust_bundle};
+use agentnet_e2e::sidecar::{host_ip, http, start_mcp_server, start_sidecar};
 use agentnet_e2e::webhook::shared;
 use agentnet_e2e::{TestNs, http_get, output_text};
 use serde_json::Value;
+
+use crate::sidecar::{POLICY, backend, call, expect};
 
 const OPT_IN: (&str, &str) = ("agentnet.dev/inject", "enabled");
 /// A change reaches an open stream well within this (the target is 1 s at p99).
@@ -98,7 +102,7 @@ async fn open(s: &Setup, token: Option<&str>, query: &str) -> PolicyStream {
     let webhook = shared().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let stream = PolicyStream::open(webhook, &s.bundle, token, query)
+        let stream = PolicyStream::open(webhook.identity_port, &s.bundle, token, query)
             .await
             .unwrap();
         if stream.status != 503 || Instant::now() > deadline {
@@ -288,4 +292,124 @@ async fn the_debug_listener_lists_connected_sidecars() {
     assert!(
         mine["version"].is_string() && mine["generation"].as_u64() >= view["generation"].as_u64()
     );
+}
+
+/// A sidecar streaming from a second replica: when that replica dies the sidecar keeps
+/// enforcing its last view and stays ready; a revocation made meanwhile applies once
+/// the replica is back.
+#[tokio::test]
+async fn a_sidecar_keeps_its_view_while_its_replica_is_down_and_resyncs_when_it_returns() {
+    let webhook = shared().await.unwrap();
+    let ns = TestNs::with_labels("pv-fault", &[OPT_IN]).await.unwrap();
+    ns.create_service_account("agent").await.unwrap();
+    let ip = host_ip().unwrap();
+    let (_server, port) = start_mcp_server(&["--host", &ip, "--json-response"]).unwrap();
+    apply(&ns, &backend(&ns.name, &ip, port));
+    let replica = webhook.replica(&format!("replica-{}", ns.name)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (token_file, bundle_file) = (dir.path().join("token"), dir.path().join("bundle.pem"));
+    std::fs::write(
+        &bundle_file,
+        trust_bundle(&ns.client, &ns.name).await.unwrap(),
+    )
+    .unwrap();
+    let agent_token = token(&ns.client, &ns.name, "agent", "agentnet")
+        .await
+        .unwrap();
+    std::fs::write(&token_file, agent_token).unwrap();
+    let policy_url = format!("https://127.0.0.1:{}", replica.identity_port());
+    let identity_url = format!("https://127.0.0.1:{}", webhook.identity_port);
+    let paths = (token_file.to_string_lossy(), bundle_file.to_string_lossy());
+    let args = [
+        "--policy-url",
+        &policy_url,
+        "--identity-url",
+        &identity_url,
+        "--namespace",
+        &ns.name,
+        "--service-account",
+        "agent",
+        "--token-file",
+        &paths.0,
+        "--trust-bundle-file",
+        &paths.1,
+        "--inbound-addr",
+        "127.0.0.1:0",
+        "--log",
+        "info",
+    ];
+    let log = dir.path().join("sidecar.log");
+    let (_sidecar, outbound, admin) = start_sidecar(&args, &log).unwrap();
+    let ready = || async move {
+        let reply = http(admin, "GET", "/ready", "admin", "").await.ok();
+        Ok(reply.filter(|r| r.status == 200))
+    };
+    eventually(
+        "the sidecar to stream its view and be ready",
+        Duration::from_secs(90),
+        ready,
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e:#}\n{}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            replica.log_text()
+        )
+    });
+    let policy = |tool: &str| {
+        POLICY
+            .replace("namespace: agents", &format!("namespace: {}", ns.name))
+            .replace("params: [add]", &format!("params: [{tool}]"))
+    };
+    apply(&ns, &policy("add"));
+    expect(
+        outbound,
+        &ns.name,
+        "get-secret",
+        false,
+        "the policy to deny get-secret",
+    )
+    .await
+    .unwrap();
+
+    replica.kill();
+    for _ in 0..6 {
+        assert_eq!(
+            call(outbound, &ns.name, "get-secret").await.unwrap(),
+            Err(403)
+        );
+        assert!(
+            call(outbound, &ns.name, "add").await.unwrap().is_ok(),
+            "the last view still admits add"
+        );
+        let ready = http(admin, "GET", "/ready", "admin", "").await.unwrap();
+        assert_eq!(
+            ready.status, 200,
+            "ready while the control plane is away: {}",
+            ready.body
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Revoked while the sidecar's replica is down: not seen yet, the last view holds.
+    apply(&ns, &policy("mul"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(call(outbound, &ns.name, "add").await.unwrap().is_ok());
+
+    let restarted = Instant::now();
+    replica.start().unwrap();
+    expect(
+        outbound,
+        &ns.name,
+        "add",
+        false,
+        "the revocation once the replica is back",
+    )
+    .await
+    .unwrap();
+    let took = restarted.elapsed();
+    eprintln!(
+        "revocation applied {took:?} after the replica's restart (its start-up and sync included)"
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}");
 }

@@ -13,7 +13,7 @@ use agentnet_e2e::sidecar::{
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-const POLICY: &str = r#"
+pub(crate) const POLICY: &str = r#"
 apiVersion: agentic.networking.x-k8s.io/v1alpha1
 kind: XAccessPolicy
 metadata: {name: add-only}
@@ -30,7 +30,7 @@ spec:
         methods: [{name: tools/call, params: [add]}]
 "#;
 
-fn backend(ns: &str, ip: &str, port: u16) -> String {
+pub(crate) fn backend(ns: &str, ip: &str, port: u16) -> String {
     format!(
         "apiVersion: agentic.networking.x-k8s.io/v0alpha0\nkind: XBackend\nmetadata: {{name: mcp, namespace: {ns}}}\nspec: {{mcp: {{serviceName: mcp, port: 8080}}}}\n---\n\
          apiVersion: v1\nkind: Service\nmetadata: {{name: mcp, namespace: {ns}}}\nspec: {{ports: [{{name: http, port: 8080}}]}}\n---\n\
@@ -48,7 +48,7 @@ fn arguments(tool: &str) -> Value {
 
 /// What the sidecar does with a tools/call of `tool` now: the tool's result, or the
 /// denial's JSON-RPC error code.
-async fn call(sidecar: SocketAddr, ns: &str, tool: &str) -> Result<Result<Value, i64>> {
+pub(crate) async fn call(sidecar: SocketAddr, ns: &str, tool: &str) -> Result<Result<Value, i64>> {
     let authority = format!("mcp.{ns}:8080");
     let Reply { status, body } = http(
         sidecar,
@@ -65,7 +65,7 @@ async fn call(sidecar: SocketAddr, ns: &str, tool: &str) -> Result<Result<Value,
     }
 }
 
-async fn expect(
+pub(crate) async fn expect(
     sidecar: SocketAddr,
     ns: &str,
     tool: &str,

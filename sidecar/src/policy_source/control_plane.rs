@@ -28,7 +28,7 @@ use crate::identity::client::{error_chain, https_client};
 const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 /// Reconnect backoff: from the first to the cap, doubling, with jitter.
 const BACKOFF_FIRST: Duration = Duration::from_millis(200);
-const BACKOFF_CAP: Duration = Duration::from_secs(5);
+const BACKOFF_CAP: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct ControlPlane {
