@@ -10,7 +10,8 @@
 //!    them.
 //! 4. 2,000 Services and 2,000 EndpointSlices (10 endpoints each) that no policy names:
 //!    the sidecars' RSS again, and the views pushed to the 200 clients (target 0).
-//! 5. Propagation: 10 changes to a rule every identity sees; time from `kubectl apply`
+//! 5. Propagation: 10 changes to a rule every identity sees (one policy, applied
+//!    alone); time from `kubectl apply`
 //!    to each of the 200 clients holding the new view (p50/p99), plus the delay until
 //!    the control-plane sidecar enforces it.
 //!
@@ -59,8 +60,8 @@ async fn main() -> Result<()> {
     // 2. One sidecar per mode, before anything unrelated exists.
     let cp = Sidecar::control_plane(&sidecar_bin, webhook, &ns.name, &dir)?;
     let direct = Sidecar::direct(&sidecar_bin, &control_plane().kubeconfig, &ns.name, &dir)?;
-    cp.wait_ready(&["tool-v0"]).await?;
-    direct.wait_ready(&["tool-v0"]).await?;
+    cp.wait_ready("tool-v0").await?;
+    direct.wait_ready("tool-v0").await?;
     let watches_base = apiserver_watches(&ns).await?;
     let (cp_empty, direct_empty) = (rss_kb(cp.pid())?, rss_kb(direct.pid())?);
     let webhook_pid = webhook.pid().context("the webhook's pid")?;
@@ -81,7 +82,8 @@ async fn main() -> Result<()> {
     let watches_clients = apiserver_watches(&ns).await?;
     let webhook_rss_clients = rss_kb(webhook_pid)?;
 
-    // 4. The unrelated objects.
+    // 4. The unrelated objects (after reading whatever the clients were sent so far).
+    drain_views(&clients, Duration::from_secs(2)).await?;
     let started = Instant::now();
     for chunk in 0..(UNRELATED / 250) {
         apply(&ns, &unrelated(chunk * 250, 250))?;
@@ -103,7 +105,7 @@ async fn main() -> Result<()> {
     for c in 1..=CHANGES {
         let marker = format!("tool-v{c}");
         let started = Instant::now();
-        apply(&ns, &backends(&ns.name, &format!("v{c}")))?;
+        apply(&ns, &first_policy(&ns.name, &format!("v{c}")))?;
         let waits = clients.iter().map(|client| {
             let (client, marker) = (client.clone(), marker.clone());
             tokio::spawn(async move {
@@ -193,6 +195,20 @@ fn backends(ns: &str, version: &str) -> String {
         ));
     }
     out
+}
+
+/// The first backend's policy alone, its sourceless rule admitting `tool-<version>`: a
+/// change every identity's view shows (each sees every policy's sourceless rules).
+fn first_policy(ns: &str, version: &str) -> String {
+    let all = backends(ns, version);
+    let start = all
+        .find("kind: XAccessPolicy\nmetadata: {name: mcp-0,")
+        .and_then(|i| all[..i].rfind("---"))
+        .unwrap_or_default();
+    let end = all[start + 3..]
+        .find("---")
+        .map_or(all.len(), |i| start + 3 + i);
+    all[start..end].to_owned()
 }
 
 /// `count` Services and 10-endpoint EndpointSlices from `first` on, which no XBackend names.
@@ -289,6 +305,7 @@ fn clk_tck() -> f64 {
 struct Sidecar {
     child: Child,
     admin: u16,
+    ns: String,
 }
 
 impl Sidecar {
@@ -297,6 +314,7 @@ impl Sidecar {
         Self::spawn(
             bin,
             "cp",
+            ns,
             dir,
             &[
                 "--policy-url",
@@ -321,6 +339,7 @@ impl Sidecar {
         Self::spawn(
             bin,
             "direct",
+            ns,
             dir,
             &[
                 "--kubeconfig",
@@ -333,7 +352,7 @@ impl Sidecar {
         )
     }
 
-    fn spawn(bin: &Path, name: &str, dir: &Path, args: &[&str]) -> Result<Self> {
+    fn spawn(bin: &Path, name: &str, ns: &str, dir: &Path, args: &[&str]) -> Result<Self> {
         let (admin, outbound) = (
             agentnet_e2e::webhook::free_port()?,
             agentnet_e2e::webhook::free_port()?,
@@ -354,52 +373,54 @@ impl Sidecar {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        Ok(Self { child, admin })
+        Ok(Self {
+            child,
+            admin,
+            ns: ns.to_owned(),
+        })
     }
 
     fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// Ready, with a policy that shows every string in `want` (`/config`).
-    async fn wait_ready(&self, want: &[&str]) -> Result<()> {
+    /// Whether the sidecar's policy in force admits its agent's call of `tool` on the
+    /// first backend (`/explain`, decided by the compiled index itself).
+    async fn allows(&self, tool: &str) -> bool {
+        let path = format!(
+            "/explain?backend={}/mcp-0&method=tools/call&tool={tool}",
+            self.ns
+        );
+        agentnet_e2e::http_get(&format!("127.0.0.1:{}", self.admin), &path)
+            .await
+            .is_ok_and(|text| text.contains("\nALLOW:"))
+    }
+
+    /// Ready and admitting `tool`.
+    async fn wait_ready(&self, tool: &str) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let config =
-                agentnet_e2e::http_get(&format!("127.0.0.1:{}", self.admin), "/config").await;
-            if let Ok(text) = config
-                && want.iter().all(|w| text.contains(w))
-                && agentnet_e2e::http_get(&format!("127.0.0.1:{}", self.admin), "/ready")
-                    .await
-                    .is_ok()
-            {
-                return Ok(());
-            }
+        while !self.allows(tool).await {
             ensure!(
                 Instant::now() < deadline,
-                "sidecar on :{} not ready with {want:?}",
+                "sidecar on :{} never admitted {tool}",
                 self.admin
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Ok(())
     }
 
-    /// Time from `started` until the sidecar's compiled policy (`/config`) holds `marker`.
-    async fn wait_policy(&self, marker: &str, started: Instant) -> Result<Duration> {
+    /// Time from `started` until the sidecar enforces a policy admitting `tool`.
+    async fn wait_policy(&self, tool: &str, started: Instant) -> Result<Duration> {
         let deadline = started + Duration::from_secs(20);
-        loop {
-            if let Ok(text) =
-                agentnet_e2e::http_get(&format!("127.0.0.1:{}", self.admin), "/config").await
-                && text.contains(marker)
-            {
-                return Ok(started.elapsed());
-            }
+        while !self.allows(tool).await {
             ensure!(
                 Instant::now() < deadline,
-                "the sidecar never showed {marker}"
+                "the sidecar never admitted {tool}"
             );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        Ok(started.elapsed())
     }
 }
 

@@ -98,6 +98,29 @@ impl Cut {
     }
 }
 
+/// `s` in a stable order (namespace, name): the stores list objects in no particular
+/// order, and a view must serialize to the same bytes (so the same version) whenever
+/// its content is the same, or every cut would push every view again.
+pub fn sorted(mut s: Snapshot) -> Snapshot {
+    fn key(
+        m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> (Option<String>, Option<String>) {
+        (m.namespace.clone(), m.name.clone())
+    }
+    s.backends.sort_by_key(|o| key(&o.metadata));
+    s.policies.sort_by_key(|o| key(&o.metadata));
+    s.services.sort_by_key(|o| key(&o.metadata));
+    s.endpoint_slices.sort_by_key(|o| key(&o.metadata));
+    s.rate_limits.sort_by_key(|o| key(&o.metadata));
+    s.reference_grants.sort_by_key(|o| key(&o.metadata));
+    s
+}
+
+/// A digest of a sorted snapshot, to skip cuts that change nothing.
+pub fn snapshot_digest(s: &Snapshot) -> String {
+    digest(&serde_json::to_vec(s).unwrap_or_default())
+}
+
 /// First 16 bytes of the SHA-256 of the view, in hex.
 fn digest(bytes: &[u8]) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, bytes);

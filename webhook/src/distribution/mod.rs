@@ -11,7 +11,7 @@
 //! Every replica serves; nothing here needs the Lease. A sidecar that loses its replica
 //! reconnects through the Service to any other.
 
-mod cut;
+pub mod cut;
 pub mod sessions;
 mod stream;
 
@@ -78,23 +78,30 @@ pub async fn run(
         }
     }
     tracing::info!("policy service synced; serving views");
-    let mut generation = 0;
+    let (mut generation, mut last) = (0, None);
     loop {
         changed.borrow_and_update();
-        generation += 1;
         let (stores_now, settings_now) = (stores.clone(), settings.clone());
+        let previous = last.clone();
         let work = tokio::task::spawn_blocking(move || {
-            let snapshot = stores_now.distribution_snapshot();
+            let snapshot = cut::sorted(stores_now.distribution_snapshot());
+            // Most events touch objects no view holds (other Services and
+            // EndpointSlices, status writes): those leave the snapshot as it was and
+            // cost no compile and no view.
+            let digest = cut::snapshot_digest(&snapshot);
+            if previous.as_ref() == Some(&digest) {
+                return (digest, None);
+            }
             let index = compile(&snapshot, &settings_now);
-            Cut::new(
-                generation,
-                snapshot,
-                index.report().clone(),
-                settings_now.trust_domain,
-            )
+            let report = index.report().clone();
+            (digest, Some((snapshot, report, settings_now.trust_domain)))
         });
         match work.await {
-            Ok(next) => {
+            Ok((_, None)) => {}
+            Ok((digest, Some((snapshot, report, trust_domain)))) => {
+                generation += 1;
+                last = Some(digest);
+                let next = Cut::new(generation, snapshot, report, trust_domain);
                 cut.send_replace(Some(Arc::new(next)));
                 metrics.policy_distribution_generation(generation);
             }

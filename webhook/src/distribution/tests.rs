@@ -172,3 +172,29 @@ async fn streams_the_callers_view_on_change_and_heartbeats_otherwise() {
     };
     assert!(new != version && snapshot.policies.is_empty());
 }
+
+#[test]
+fn the_same_objects_in_another_order_render_the_same_view() {
+    let mut a = snapshot("read-secret");
+    let mut second: XBackend = a.backends[0].clone();
+    second.metadata.name = Some("other".into());
+    a.backends.push(second);
+    let mut b = a.clone();
+    b.backends.reverse();
+    let render = |s: Snapshot| {
+        let s = cut::sorted(s);
+        let report = compile(&s, &Settings::default()).report().clone();
+        let c = Cut::new(1, s, report, "cluster.local".into());
+        let caller = c.caller(
+            "spiffe://cluster.local/ns/agents/sa/planner",
+            "agents",
+            None,
+        );
+        c.render(&caller).version.clone()
+    };
+    assert_eq!(render(a.clone()), render(b.clone()));
+    assert_eq!(
+        cut::snapshot_digest(&cut::sorted(a)),
+        cut::snapshot_digest(&cut::sorted(b))
+    );
+}
