@@ -6,6 +6,9 @@
 #                                 remove its state
 #   hack/cluster.sh status        say whether it is running, exit 1 if not
 #   hack/cluster.sh env           print `export KUBECONFIG=…` lines for eval
+#   hack/cluster.sh apiserver kill|start
+#                                 SIGKILL the API server / start it again as `up` did
+#                                 (fault tests: etcd and everything else keep running)
 #
 # Without --node (the control-plane-only mode of the fast e2e tests): the API server on
 # 127.0.0.1, no scheduler, kubelet or controllers; Pods are stored and stay Pending, which
@@ -181,7 +184,8 @@ up() {
       --authorization-mode=RBAC)
   fi
   log "starting kube-apiserver on port $api_port (log: $DIR/kube-apiserver.log)"
-  setsid "$bin/kube-apiserver" \
+  # Kept so that `apiserver start` can bring the same server back (fault tests).
+  local -a apiserver=("$bin/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$etcd_port" --secure-port="$api_port" "${mode_flags[@]}" \
     --cert-dir="$DIR/apiserver-certs" \
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
@@ -190,10 +194,9 @@ up() {
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true \
     --feature-gates=PodCertificateRequest=true,ClusterTrustBundle=true,ClusterTrustBundleProjection=true \
-    --runtime-config=certificates.k8s.io/v1beta1/podcertificaterequests=true,certificates.k8s.io/v1beta1/clustertrustbundles=true \
-    >"$DIR/kube-apiserver.log" 2>&1 </dev/null &
-  echo $! >"$DIR/kube-apiserver.pid"
-  wait_for kube-apiserver 120 "$DIR/kube-apiserver.log" readyz
+    --runtime-config=certificates.k8s.io/v1beta1/podcertificaterequests=true,certificates.k8s.io/v1beta1/clustertrustbundles=true)
+  printf '%q ' "${apiserver[@]}" >"$DIR/kube-apiserver.cmd"
+  start_apiserver
   write_kubeconfig "$api_port"
   local version
   version=$(curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
@@ -208,6 +211,26 @@ up() {
     "$HACK_DIR/node.sh" up "$DIR" >&2
   fi
   echo "$KUBECONFIG_FILE"
+}
+
+# Starts the API server from the command line `up` saved, and waits until it is ready.
+start_apiserver() {
+  [[ -f $DIR/kube-apiserver.cmd ]] || die "no cluster in $DIR; run hack/cluster.sh up"
+  alive kube-apiserver && die "kube-apiserver already runs (pid $(cat "$DIR/kube-apiserver.pid"))"
+  local -a cmd
+  eval "cmd=($(cat "$DIR/kube-apiserver.cmd"))"
+  setsid "${cmd[@]}" >>"$DIR/kube-apiserver.log" 2>&1 </dev/null &
+  echo $! >"$DIR/kube-apiserver.pid"
+  wait_for kube-apiserver 120 "$DIR/kube-apiserver.log" readyz
+}
+
+# Kills the API server at once (SIGKILL, no graceful shutdown): what a crash looks like.
+kill_apiserver() {
+  alive kube-apiserver || die "kube-apiserver does not run in $DIR"
+  local pid; pid=$(cat "$DIR/kube-apiserver.pid")
+  kill -9 "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  die "kube-apiserver (pid $pid) survived SIGKILL"
 }
 
 stop() { # name
@@ -244,5 +267,11 @@ case ${1:-} in
     [[ -f "$KUBECONFIG_FILE" ]] || die "no cluster; run hack/cluster.sh up"
     echo "export KUBECONFIG=$KUBECONFIG_FILE"
     echo "export PATH=$(testbin_dir):\$PATH" ;;
-  *) echo "usage: $0 up [--node]|down|status|env" >&2; exit 2 ;;
+  apiserver)
+    case ${2:-} in
+      kill) kill_apiserver; log "kube-apiserver killed" ;;
+      start) start_apiserver; log "kube-apiserver ready at $(cat "$DIR/apiserver.url")" ;;
+      *) die "usage: $0 apiserver kill|start" ;;
+    esac ;;
+  *) echo "usage: $0 up [--node]|down|status|env|apiserver kill|start" >&2; exit 2 ;;
 esac

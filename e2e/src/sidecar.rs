@@ -60,17 +60,39 @@ impl PrivateControlPlane {
 
     /// Stops etcd and the API server (idempotent).
     pub fn down(&self) -> Result<()> {
-        let mut down = Command::new(repo_root().join("hack/cluster.sh"));
-        down.arg("down")
-            .env("AGENTNET_CLUSTER_DIR", self.dir.path());
-        let status = down
+        self.cluster_sh(&["down"])
+    }
+
+    /// SIGKILLs the API server; etcd keeps running (`hack/cluster.sh apiserver kill`).
+    pub fn kill_apiserver(&self) -> Result<()> {
+        self.cluster_sh(&["apiserver", "kill"])
+    }
+
+    /// Starts the API server again on the same port and waits until it is ready.
+    pub fn start_apiserver(&self) -> Result<()> {
+        self.cluster_sh(&["apiserver", "start"])
+    }
+
+    fn cluster_sh(&self, args: &[&str]) -> Result<()> {
+        let status = Command::new(repo_root().join("hack/cluster.sh"))
+            .args(args)
+            .env("AGENTNET_CLUSTER_DIR", self.dir.path())
             .stdout(Stdio::null())
             .status()
-            .context("running cluster.sh down")?;
+            .with_context(|| format!("running cluster.sh {args:?}"))?;
         if !status.success() {
-            bail!("hack/cluster.sh down failed with {status}");
+            bail!("hack/cluster.sh {args:?} failed with {status}");
         }
         Ok(())
+    }
+
+    /// A client for this control plane.
+    pub async fn client(&self) -> Result<kube::Client> {
+        use kube::config::{Config, KubeConfigOptions, Kubeconfig};
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
+        let config =
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        Ok(kube::Client::try_from(config)?)
     }
 
     /// `kubectl` against this control plane, with `stdin` if given.

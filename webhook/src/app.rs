@@ -81,7 +81,8 @@ async fn spawn_jobs(
     ));
     jobs.spawn(server::serve_plain(admin_listener, admin, stopped.clone()));
     let (changed_tx, changed) = watch::channel(0);
-    let (stores, watches) = crate::status::stores::start(client, changed_tx);
+    let watch_client = watch_client(config.kubeconfig.as_deref()).await?;
+    let (stores, watches) = crate::status::stores::start(&watch_client, changed_tx);
     jobs.spawn(until_stopped(watches, stopped.clone()));
     if config.status.enabled {
         let controller = StatusController::new(config, client.clone(), metrics.clone());
@@ -187,18 +188,32 @@ pub async fn run_ca(cli: CaCli) -> Result<()> {
 }
 
 async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
+    let config = kube_config(kubeconfig).await?;
+    Client::try_from(config).context("building the kube client")
+}
+
+/// The client of the policy watches. kube's client retries a 503 after the server's
+/// Retry-After, which a starting API server sets to 5 s: the watches' own backoff
+/// (`watch_backoff`) is shorter, and a change made right after a restart must not
+/// wait for that.
+async fn watch_client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
+    let mut config = kube_config(kubeconfig).await?;
+    config.default_retry = false;
+    Client::try_from(config).context("building the kube client for the policy watches")
+}
+
+async fn kube_config(kubeconfig: Option<&std::path::Path>) -> Result<kube::Config> {
     let Some(path) = kubeconfig else {
-        return Client::try_default()
+        return kube::Config::infer()
             .await
             .context("connecting to the API server");
     };
     let kubeconfig =
         Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
     let options = KubeConfigOptions::default();
-    let kube_config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+    kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .with_context(|| format!("loading {}", path.display()))?;
-    Client::try_from(kube_config).context("building the kube client")
+        .with_context(|| format!("loading {}", path.display()))
 }
 
 fn cert_source(config: &Config, client: &Client) -> Source {

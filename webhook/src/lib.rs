@@ -16,3 +16,4 @@ pub mod server;
 pub mod serving_cert;
 pub mod status;
 pub mod telemetry;
+pub mod watch_backoff;

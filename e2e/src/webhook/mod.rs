@@ -32,7 +32,8 @@ use kube::api::{ObjectMeta, PostParams};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::{client, crds, eventually, kubectl_stdin, output_text};
+use crate::sidecar::PrivateControlPlane;
+use crate::{client, control_plane, crds, eventually, kubectl_stdin, output_text};
 
 mod chart;
 mod process;
@@ -70,6 +71,7 @@ pub struct LocalWebhook {
 pub struct Replica {
     env: Vec<(String, String)>,
     ports: process::Ports,
+    kubeconfig: PathBuf,
     pub log: PathBuf,
     child: Mutex<Option<Child>>,
 }
@@ -171,7 +173,7 @@ impl LocalWebhook {
             "agentnet-e2e-webhook-{release}-{}.log",
             std::process::id()
         ));
-        let child = process::spawn(&env, ports, &log)?;
+        let child = process::spawn(&env, ports, &control_plane().kubeconfig, &log)?;
         let webhook = Self {
             env,
             release: release.to_owned(),
@@ -201,6 +203,7 @@ impl LocalWebhook {
         let replica = Replica {
             env,
             ports: process::Ports::free()?,
+            kubeconfig: control_plane().kubeconfig.clone(),
             log,
             child: Mutex::new(None),
         };
@@ -348,9 +351,37 @@ async fn create_namespace(name: &str) -> Result<()> {
 // === impl Replica ===
 
 impl Replica {
+    /// The chart installed as release `release` in `namespace` of a private control
+    /// plane (CRDs apart: `PrivateControlPlane::install_crds`), and its webhook
+    /// started against it, so a test may kill that control plane's API server.
+    pub fn on_private(
+        cp: &PrivateControlPlane,
+        release: &str,
+        namespace: &str,
+        values: &[(&str, &str)],
+    ) -> Result<Self> {
+        cp.kubectl(&["create", "namespace", namespace], None)?;
+        let ports = process::Ports::free()?;
+        let url = format!("https://127.0.0.1:{}", ports.webhook);
+        let manifest = chart::render(release, namespace, &url, values, false)?;
+        cp.kubectl(&["apply", "-f", "-"], Some(&manifest))?;
+        let replica = Replica {
+            env: chart::deployment_env(&manifest, namespace)?,
+            ports,
+            kubeconfig: cp.kubeconfig.clone(),
+            log: std::env::temp_dir().join(format!(
+                "agentnet-e2e-webhook-{release}-{}.log",
+                std::process::id()
+            )),
+            child: Mutex::new(None),
+        };
+        replica.start()?;
+        Ok(replica)
+    }
+
     /// Starts the process (again), on the replica's ports.
     pub fn start(&self) -> Result<()> {
-        let child = process::spawn(&self.env, self.ports, &self.log)?;
+        let child = process::spawn(&self.env, self.ports, &self.kubeconfig, &self.log)?;
         let pid = child.id();
         *self.child.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = Some(child);
         process::reap_at_exit(pid)

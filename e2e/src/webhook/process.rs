@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::{control_plane, repo_root};
+use crate::repo_root;
 
 static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
@@ -34,7 +34,12 @@ impl Ports {
     }
 }
 
-pub(super) fn spawn(env: &[(String, String)], ports: Ports, log: &Path) -> Result<Child> {
+pub(super) fn spawn(
+    env: &[(String, String)],
+    ports: Ports,
+    kubeconfig: &Path,
+    log: &Path,
+) -> Result<Child> {
     let binary = webhook_binary()?;
     let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let mut cmd = Command::new(&binary);
@@ -55,7 +60,7 @@ pub(super) fn spawn(env: &[(String, String)], ports: Ports, log: &Path) -> Resul
             format!("127.0.0.1:{}", ports.identity),
         )
         .env("AGENTNET_DEBUG_ADDR", format!("127.0.0.1:{}", ports.debug))
-        .env("AGENTNET_KUBECONFIG", &control_plane().kubeconfig)
+        .env("AGENTNET_KUBECONFIG", kubeconfig)
         .env("AGENTNET_LOG_FORMAT", "plain")
         .stdin(Stdio::null())
         .stdout(file.try_clone()?)

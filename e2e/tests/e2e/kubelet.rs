@@ -1,7 +1,9 @@
 //! What only a kubelet does, on the real node with agentnet installed from its images:
 //! the native sidecar's start order and probes, its restart after a crash (the app's
 //! calls failing closed meanwhile), pod deletion draining the sidecar after the app,
-//! and the webhook Deployment behind its Service losing one replica or all of them.
+//! and the webhook Deployment behind its Service losing one replica or all of them
+//! (admission goes on; a sidecar streaming its policy from the lost replica moves to
+//! the other and misses no change).
 
 use std::time::{Duration, Instant};
 
@@ -34,18 +36,12 @@ async fn tools_namespace(prefix: &str, callers: &[&str], allowed: &[&str]) -> (T
     (ns, url)
 }
 
-fn probe_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-#[tokio::test]
-async fn the_sidecar_starts_first_and_a_crash_is_restarted_while_calls_fail_closed() {
-    let _shared = node::shared().await;
+/// An opted-in namespace with the tools server admitting `add`, and a Ready pod
+/// `agent` whose app calls a tool it may not call (`get-secret`) five times a second
+/// for the whole test.
+async fn looping_agent(prefix: &str) -> (TestNs, Api<Pod>, Pod) {
     let install = node::install().await.unwrap();
-    let (ns, url) = tools_namespace("kubelet-crash", &["agent"], &["add"]).await;
-    // The agent calls a tool it may not call, five times a second, for the whole test.
+    let (ns, url) = tools_namespace(prefix, &["agent"], &["add"]).await;
     let command = [
         "python3",
         "/opt/peers/bin/agent_probe.py",
@@ -65,6 +61,35 @@ async fn the_sidecar_starts_first_and_a_crash_is_restarted_while_calls_fail_clos
     apply(&ns, &yaml).unwrap();
     let api: Api<Pod> = ns.api();
     let pod = wait_ready(&api, "agent", node::POD_START).await.unwrap();
+    (ns, api, pod)
+}
+
+/// Watches pod `agent` from now on: true once it is seen not Ready.
+fn unready_seen(api: Api<Pod>) -> tokio::task::JoinHandle<bool> {
+    tokio::spawn(async move {
+        let config = watcher::Config::default().fields("metadata.name=agent");
+        let mut events = watcher::watcher(api, config).boxed();
+        while let Some(Ok(event)) = events.next().await {
+            if let Event::Apply(p) | Event::InitApply(p) = event
+                && !is_ready(&p)
+            {
+                return true;
+            }
+        }
+        false
+    })
+}
+
+fn probe_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_sidecar_starts_first_and_a_crash_is_restarted_while_calls_fail_closed() {
+    let _shared = node::shared().await;
+    let (ns, api, pod) = looping_agent("kubelet-crash").await;
 
     // Start order: the kubelet started the app only after the sidecar's startup probe.
     let started = |c: &str| {
@@ -82,19 +107,7 @@ async fn the_sidecar_starts_first_and_a_crash_is_restarted_while_calls_fail_clos
 
     // SIGKILL the sidecar's process from the node; watch the pod meanwhile.
     let pid = container_pid(node(), &pod, SIDECAR).unwrap();
-    let watch_api = api.clone();
-    let saw_unready = tokio::spawn(async move {
-        let config = watcher::Config::default().fields("metadata.name=agent");
-        let mut events = watcher::watcher(watch_api, config).boxed();
-        while let Some(Ok(event)) = events.next().await {
-            if let Event::Apply(p) | Event::InitApply(p) = event
-                && !is_ready(&p)
-            {
-                return true;
-            }
-        }
-        false
-    });
+    let saw_unready = unready_seen(api.clone());
     let killed_at = Instant::now();
     nix_kill(pid);
     let restarted = eventually(
@@ -321,6 +334,127 @@ async fn with_every_webhook_replica_down_opted_in_pods_are_refused_and_others_ar
     .await
     .unwrap();
     assert!(has_sidecar(&pod), "{pod}");
+}
+
+#[tokio::test]
+async fn a_sidecar_moves_to_the_other_webhook_replica_when_its_own_is_killed() {
+    // It kills a webhook replica: alone.
+    let _alone = node::exclusive().await;
+    let install = node::install().await.unwrap();
+    let client = node().client().await.unwrap();
+    wait_available(&client, 2).await;
+    let (ns, api, _) = looping_agent("kubelet-move").await;
+    let holder = eventually(
+        "a webhook replica to list the agent's sidecar",
+        Duration::from_secs(60),
+        || async {
+            Ok(replica_holding(&client, &ns.name)
+                .await?
+                .map(|(pod, _)| pod))
+        },
+    )
+    .await
+    .unwrap();
+
+    // Watch the agent pod from now on: it must never be reported not Ready.
+    let saw_unready = unready_seen(api.clone());
+    // Gone at once, as a crashed or lost node's pod is for its Service.
+    let killed_at = Instant::now();
+    let out = node()
+        .kubectl(&[
+            "delete",
+            "pod",
+            "-n",
+            NAMESPACE,
+            &holder,
+            "--grace-period=0",
+            "--force",
+            "--wait=false",
+        ])
+        .unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+    let (moved_to, session) = eventually(
+        "the sidecar to stream from another replica",
+        Duration::from_secs(30),
+        || async {
+            let held = replica_holding(&client, &ns.name).await?;
+            Ok(held.filter(|(pod, s)| *pod != holder && s["version"].is_string()))
+        },
+    )
+    .await
+    .unwrap();
+    let moved_after = killed_at.elapsed();
+
+    // A change made now reaches it through the replica that is left.
+    let widened = tools_yaml(
+        &ns.name,
+        &install.peers_image,
+        &["agent"],
+        &["add", "get-secret"],
+    );
+    apply(&ns, &widened).unwrap();
+    let applied_at = Instant::now();
+    let outcomes = || probe_lines(&pods::logs(node(), &ns.name, "agent", "agent", false).unwrap());
+    eventually(
+        "the widened policy to reach the sidecar",
+        Duration::from_secs(30),
+        || async {
+            let lines = outcomes();
+            Ok((lines.last().is_some_and(|l| l["outcome"] == "allowed")).then_some(()))
+        },
+    )
+    .await
+    .unwrap();
+    let propagated = applied_at.elapsed();
+    eprintln!(
+        "sidecar moved to {moved_to} {moved_after:?} after {holder} was killed (session {session}); the next change enforced after {propagated:?}"
+    );
+    saw_unready.abort();
+    let unready = saw_unready.await.unwrap_or(false);
+    assert!(
+        !unready,
+        "the agent pod went unready while a replica was down"
+    );
+    // Nothing was let through or refused: denied until the change, allowed after it.
+    let lines = outcomes();
+    let kinds: Vec<&str> = lines.iter().filter_map(|l| l["outcome"].as_str()).collect();
+    let first_allowed = kinds.iter().position(|o| *o == "allowed").unwrap();
+    assert!(
+        kinds[..first_allowed].iter().all(|o| *o == "denied")
+            && kinds[first_allowed..].iter().all(|o| *o == "allowed"),
+        "{lines:?}"
+    );
+    wait_available(&client, 2).await;
+}
+
+/// The webhook pod whose policy service streams to the sidecar of `<ns>/agent`, and
+/// that session as `proxy-status --json` lists it.
+async fn replica_holding(
+    client: &kube::Client,
+    ns: &str,
+) -> anyhow::Result<Option<(String, Value)>> {
+    let webhook_pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let selector = ListParams::default().labels("app.kubernetes.io/name=agentnet-webhook");
+    for pod in webhook_pods.list(&selector).await?.items {
+        let Some(name) = pod.metadata.name.clone() else {
+            continue;
+        };
+        if pod.metadata.deletion_timestamp.is_some() || !is_ready(&pod) {
+            continue;
+        }
+        let command = ["agentnet-webhook", "proxy-status", "--json"];
+        let Ok(out) = pods::exec_ok(node(), NAMESPACE, &name, "webhook", &command) else {
+            continue;
+        };
+        let sessions: Vec<Value> = serde_json::from_str(&out)?;
+        if let Some(s) = sessions
+            .into_iter()
+            .find(|s| s["namespace"] == ns && s["pod"] == "agent")
+        {
+            return Ok(Some((name, s)));
+        }
+    }
+    Ok(None)
 }
 
 fn has_sidecar(pod: &Value) -> bool {

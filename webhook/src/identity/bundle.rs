@@ -60,7 +60,7 @@ impl Distributor {
         let selector = format!("{}={}", contract::INJECT_LABEL, contract::INJECT_ENABLED);
         let api: Api<Namespace> = Api::all(self.client.clone());
         let events = watcher(api, watcher::Config::default().labels(&selector))
-            .default_backoff()
+            .backoff(crate::watch_backoff::fast())
             .modify(|ns: &mut Namespace| ns.meta_mut().managed_fields = None)
             .reflect(writer)
             .for_each(|event| {

@@ -4,7 +4,9 @@
 //! API's CRD, which may be missing: the first pass does not wait for it), in all
 //! namespaces, once per replica.
 //!
-//! Each watch is one chain: `watcher(..).default_backoff().modify(strip).reflect(w)`.
+//! Each watch is one chain: `watcher(..).backoff(fast).modify(strip).reflect(w)`, with
+//! the short backoff of `watch_backoff` (back within a second of an API-server restart)
+//! on a client that does not wait out a starting API server's Retry-After (`app`).
 //! Objects are read through `DeserializeGuard`, so one malformed object is logged and
 //! skipped instead of ending the watch. Every event bumps a counter the controller
 //! waits on. No condition depends on EndpointSlices; the policy service sends those of
@@ -26,10 +28,14 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::utils::Backoff;
+use kube::runtime::watcher::DefaultBackoff;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
+
+use crate::watch_backoff::fast;
 
 /// The label by which an EndpointSlice names its Service.
 pub(crate) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -52,12 +58,16 @@ pub struct Stores {
 /// until dropped; a failing watch backs off and retries). `changed` counts events.
 pub fn start(client: &Client, changed: watch::Sender<u64>) -> (Stores, BoxFuture<'static, ()>) {
     let changed = Arc::new(changed);
-    let (backends, b) = reflect::<XBackend>(Api::all(client.clone()), changed.clone());
-    let (policies, p) = reflect::<XAccessPolicy>(Api::all(client.clone()), changed.clone());
-    let (services, s) = reflect::<Service>(Api::all(client.clone()), changed.clone());
-    let (slices, e) = reflect::<EndpointSlice>(Api::all(client.clone()), changed.clone());
-    let (rate_limits, r) = reflect::<RateLimitPolicy>(Api::all(client.clone()), changed.clone());
-    let (grants, g) = reflect::<ReferenceGrant>(Api::all(client.clone()), changed);
+    let (backends, b) = reflect::<XBackend>(Api::all(client.clone()), changed.clone(), fast());
+    let (policies, p) = reflect::<XAccessPolicy>(Api::all(client.clone()), changed.clone(), fast());
+    let (services, s) = reflect::<Service>(Api::all(client.clone()), changed.clone(), fast());
+    let (slices, e) = reflect::<EndpointSlice>(Api::all(client.clone()), changed.clone(), fast());
+    let (rate_limits, r) =
+        reflect::<RateLimitPolicy>(Api::all(client.clone()), changed.clone(), fast());
+    // Gateway API's CRD may be absent for good: retried at kube's default pace, not
+    // a few times a second.
+    let grants_backoff = DefaultBackoff::default();
+    let (grants, g) = reflect::<ReferenceGrant>(Api::all(client.clone()), changed, grants_backoff);
     let drive = async move {
         tokio::join!(b, p, s, e, r, g);
     };
@@ -75,6 +85,7 @@ pub fn start(client: &Client, changed: watch::Sender<u64>) -> (Stores, BoxFuture
 fn reflect<K>(
     api: Api<DeserializeGuard<K>>,
     changed: Arc<watch::Sender<u64>>,
+    backoff: impl Backoff + 'static,
 ) -> (Store<DeserializeGuard<K>>, BoxFuture<'static, ()>)
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
@@ -82,7 +93,7 @@ where
     let (store, writer) = reflector::store();
     let kind = K::kind(&());
     let events = watcher(api, watcher::Config::default())
-        .default_backoff()
+        .backoff(backoff)
         .modify(|o: &mut DeserializeGuard<K>| strip(o.meta_mut()))
         .reflect(writer);
     let drive = events.for_each(move |event| {

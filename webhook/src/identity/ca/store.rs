@@ -172,7 +172,7 @@ impl Loader {
         let name = format!("metadata.name={}", self.store.name);
         let config = watcher::Config::default().fields(&name);
         let mut events = watcher(self.store.api.clone(), config)
-            .default_backoff()
+            .backoff(crate::watch_backoff::fast())
             .boxed();
         // Whether the current list (since the last Init) contained the Secret.
         let mut seen = false;
