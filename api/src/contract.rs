@@ -189,6 +189,15 @@ pub mod identity {
 /// Errors are the identity service's: `{"error": <code>, "message"}` with 401
 /// `unauthenticated`, 403 `forbidden`, 503 `unavailable` (the control plane has not
 /// synced yet: retry).
+///
+/// Acknowledgements: the 200 answer carries `SESSION_HEADER`, a random session id.
+/// After each view the sidecar posts `{"session", "version", "applied": bool,
+/// "error"?}` to `ACK_PATH` on the same (HTTP/2) connection, so the replica that sent
+/// the view learns whether it is in force (`applied`) or was refused (`error` says
+/// why). The session id is the only credential an acknowledgement needs: it was sent
+/// over TLS to the authenticated stream's holder alone, and an acknowledgement changes
+/// nothing but that session's reported state. 204: recorded; 404: no such session on
+/// this replica.
 pub mod policy {
     /// The view stream, relative to the policy URL.
     pub const VIEW_PATH: &str = "/v1/policy/view";
@@ -199,4 +208,18 @@ pub mod policy {
     /// The server sends a heartbeat this often; a client that hears nothing for three
     /// times as long reconnects.
     pub const HEARTBEAT_SECONDS: u64 = 10;
+    /// Acknowledgements of views, relative to the policy URL.
+    pub const ACK_PATH: &str = "/v1/policy/ack";
+    /// Response header of the view stream: the session id acknowledgements name.
+    pub const SESSION_HEADER: &str = "agentnet-policy-session";
+
+    /// What a sidecar did with a view.
+    #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    pub struct Ack {
+        pub session: String,
+        pub version: String,
+        pub applied: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub error: Option<String>,
+    }
 }

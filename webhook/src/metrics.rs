@@ -55,6 +55,7 @@ pub struct Metrics {
 struct DistributionMetrics {
     streams: Gauge,
     views_sent: Counter,
+    acks: Family<ResultLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
     generation: Gauge,
 }
@@ -154,6 +155,8 @@ impl Metrics {
         r.register("policy_streams", streams, m.streams.clone());
         let sent = "Views sent to sidecars (a first view, or a change of the caller's view)";
         r.register("policy_views_sent", sent, m.views_sent.clone());
+        let acks = "Views acknowledged by sidecars, by result (applied, rejected, unknown_session)";
+        r.register("policy_view_acks", acks, m.acks.clone());
         let refused = "Policy stream requests refused, by reason";
         r.register("policy_stream_refused", refused, m.refused.clone());
         let generation = "Generation of the cluster snapshot the policy service serves";
@@ -170,6 +173,13 @@ impl Metrics {
 
     pub fn policy_view_sent(&self) {
         self.distribution.views_sent.inc();
+    }
+
+    pub fn policy_view_ack(&self, result: &str) {
+        let labels = ResultLabels {
+            result: result.into(),
+        };
+        self.distribution.acks.get_or_create(&labels).inc();
     }
 
     pub fn policy_stream_refused(&self, reason: &str) {

@@ -67,10 +67,10 @@ fn table(sessions: &[Session], now: u64) -> String {
     for s in sessions {
         let pod = format!("{}/{}", s.namespace, s.pod.as_deref().unwrap_or("-"));
         let quiet = now.saturating_sub(s.last_sent_at);
-        let state = match &s.version {
-            None => "CONNECTING",
-            Some(_) if quiet > STALE_AFTER.as_secs() => "STALE",
-            Some(_) => "SYNCED",
+        let state = match s.state() {
+            "CONNECTING" => "CONNECTING",
+            _ if quiet > STALE_AFTER.as_secs() => "STALE",
+            state => state,
         };
         out.push_str(&format!(
             "{:<56} {:<40} {:<34} {:>10} {:>7}s  {state}\n",
@@ -101,7 +101,7 @@ mod tests {
 
     #[test]
     fn the_table_names_identity_pod_version_and_state() {
-        let session = |version: Option<&str>, last: u64| Session {
+        let session = |version: Option<&str>, applied: Option<&str>, last: u64| Session {
             spiffe_id: "spiffe://cluster.local/ns/agents/sa/planner".into(),
             pod: Some("planner-1".into()),
             namespace: "agents".into(),
@@ -109,12 +109,19 @@ mod tests {
             version: version.map(str::to_owned),
             generation: 4,
             last_sent_at: last,
+            applied_version: applied.map(str::to_owned),
+            rejected: None,
+            acks: applied.is_some(),
         };
+        let mut rejected = session(Some("ghi"), Some("abc"), 1_099);
+        rejected.rejected = Some("a policy line is not understood".into());
         let out = table(
             &[
-                session(Some("abc"), 1_095),
-                session(Some("def"), 1_000),
-                session(None, 0),
+                session(Some("abc"), Some("abc"), 1_095),
+                session(Some("def"), Some("def"), 1_000),
+                session(None, None, 0),
+                session(Some("abc"), None, 1_099),
+                rejected,
             ],
             1_100,
         );
@@ -126,6 +133,8 @@ mod tests {
         );
         assert!(lines[2].ends_with("STALE"), "{}", lines[2]);
         assert!(lines[3].ends_with("CONNECTING"));
-        assert_eq!(lines[4], "3 sidecar(s) connected to this replica");
+        assert!(lines[4].ends_with("SENT"), "{}", lines[4]);
+        assert!(lines[5].ends_with("REJECTED"), "{}", lines[5]);
+        assert_eq!(lines[6], "5 sidecar(s) connected to this replica");
     }
 }

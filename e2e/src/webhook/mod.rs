@@ -402,6 +402,11 @@ impl Replica {
         self.ports.identity
     }
 
+    /// The loopback debug listener (`/debug/sidecars`).
+    pub fn debug_port(&self) -> u16 {
+        self.ports.debug
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

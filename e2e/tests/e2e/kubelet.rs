@@ -378,7 +378,10 @@ async fn a_sidecar_moves_to_the_other_webhook_replica_when_its_own_is_killed() {
         Duration::from_secs(30),
         || async {
             let held = replica_holding(&client, &ns.name).await?;
-            Ok(held.filter(|(pod, s)| *pod != holder && s["version"].is_string()))
+            // It holds the other replica's view: acknowledged as applied.
+            Ok(held.filter(|(pod, s)| {
+                *pod != holder && s["version"].is_string() && s["appliedVersion"] == s["version"]
+            }))
         },
     )
     .await

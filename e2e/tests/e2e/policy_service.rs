@@ -362,6 +362,7 @@ async fn a_sidecar_keeps_its_view_while_its_replica_is_down_and_resyncs_when_it_
         "revocation applied {took:?} after the replica's restart (its start-up and sync included)"
     );
     assert!(took < Duration::from_secs(5), "{took:?}");
+    synced_on(replica.debug_port(), &ns.name).await;
 }
 
 /// A sidecar process in control-plane mode: its policy from `policy_port`, its
@@ -458,6 +459,29 @@ impl CpSidecar {
     }
 }
 
+/// Waits until the replica with debug listener `debug_port` lists the sidecar of
+/// `<ns>/agent` as SYNCED: it acknowledged the view last sent as applied.
+async fn synced_on(debug_port: u16, ns: &str) {
+    let spiffe = format!("spiffe://cluster.local/ns/{ns}/sa/agent");
+    let addr = format!("127.0.0.1:{debug_port}");
+    eventually(
+        "the sidecar to acknowledge its view",
+        PROPAGATION,
+        || async {
+            let sessions: Vec<Value> =
+                serde_json::from_str(&http_get(&addr, "/debug/sidecars").await?)?;
+            Ok(sessions.into_iter().find(|s| {
+                s["spiffeId"] == spiffe.as_str()
+                    && s["version"].is_string()
+                    && s["appliedVersion"] == s["version"]
+                    && s["rejected"].is_null()
+            }))
+        },
+    )
+    .await
+    .unwrap();
+}
+
 /// `POLICY` for namespace `ns`, admitting only `tool`.
 fn admitting(ns: &str, tool: &str) -> String {
     POLICY
@@ -534,6 +558,7 @@ async fn a_sidecar_keeps_its_view_through_an_api_server_crash_and_a_revocation_a
     let applied = std::time::SystemTime::now();
     let took = until_denied(sidecar.outbound, &ns, "add").await;
     eprintln!("revocation enforced {took:?} after kubectl apply on the restarted API server");
+    synced_on(replica.debug_port(), &ns).await;
     assert!(
         took < Duration::from_secs(2),
         "revocation took {took:?} (applied at {applied:?})\n{}\n{}",

@@ -168,7 +168,7 @@ fn refused(status: StatusCode, body: &[u8]) -> CertifyError {
 
 /// An HTTP/1 client over TLS that trusts exactly `roots`; it keeps no idle
 /// connections, so each request to a Service may reach another replica.
-pub(crate) fn https_client<B>(
+fn https_client<B>(
     roots: &super::Roots,
 ) -> Result<Client<HttpsConnector<HttpConnector>, B>, rustls::Error>
 where

@@ -15,14 +15,15 @@ use std::time::Duration;
 use agentnet_api::contract::identity::field;
 use agentnet_api::contract::policy::{HEARTBEAT_SECONDS, IDENTITY_PARAM, VIEW_PATH};
 use agentnet_policy::ViewMessage;
-use bytes::{Bytes, BytesMut};
-use http::{Request, StatusCode, header};
-use http_body_util::{BodyExt, Empty};
+use bytes::BytesMut;
+use http::StatusCode;
+use http_body_util::BodyExt;
 use serde_json::Value;
 
+use super::connection::{self, Acker};
 use super::publish::Publisher;
 use crate::identity::TrustStore;
-use crate::identity::client::{error_chain, https_client};
+use crate::identity::client::error_chain;
 
 /// A view of a few thousand objects is a few MB; anything larger is refused.
 const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
@@ -44,8 +45,6 @@ enum StreamError {
     Token { path: String, message: String },
     #[error("the trust bundle is empty, so the policy service cannot be verified")]
     NoRoots,
-    #[error("TLS configuration: {0}")]
-    Tls(#[from] rustls::Error),
     #[error("GET {endpoint}: {message}")]
     Transport { endpoint: String, message: String },
     #[error("the policy service refused: {status} {code}: {message}")]
@@ -111,22 +110,16 @@ impl ControlPlane {
         got_view: &mut bool,
     ) -> Result<(), StreamError> {
         let silent = Duration::from_secs(3 * HEARTBEAT_SECONDS);
-        let request = Request::get(&self.endpoint)
-            .header(
-                header::AUTHORIZATION,
-                format!("Bearer {}", self.token().await?),
-            )
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| self.transport(e.to_string()))?;
+        let token = self.token().await?;
         let roots = self.trust.load();
         if roots.is_empty() {
             return Err(StreamError::NoRoots);
         }
-        let client = https_client::<Empty<Bytes>>(&roots)?;
-        let response = tokio::time::timeout(silent, client.request(request))
-            .await
-            .map_err(|_| StreamError::Silent(silent))?
-            .map_err(|e| self.transport(error_chain(&e)))?;
+        let (response, acker) =
+            tokio::time::timeout(silent, connection::open(&self.endpoint, &roots, &token))
+                .await
+                .map_err(|_| StreamError::Silent(silent))?
+                .map_err(|e| self.transport(e.to_string()))?;
         let status = response.status();
         let mut body = response.into_body();
         if status != StatusCode::OK {
@@ -152,7 +145,8 @@ impl ControlPlane {
             buffer.extend_from_slice(&data);
             while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
                 let line = buffer.split_to(end + 1);
-                self.apply(&line[..end], publisher, got_view).await?;
+                self.apply(&line[..end], publisher, got_view, acker.as_ref())
+                    .await?;
             }
             if buffer.len() > MAX_LINE_BYTES {
                 return Err(StreamError::TooLong);
@@ -165,9 +159,19 @@ impl ControlPlane {
         line: &[u8],
         publisher: &mut Option<Publisher>,
         got_view: &mut bool,
+        acker: Option<&Acker>,
     ) -> Result<(), StreamError> {
-        let message: ViewMessage =
-            serde_json::from_slice(line).map_err(|e| StreamError::Line(e.to_string()))?;
+        let message: ViewMessage = match serde_json::from_slice(line) {
+            Ok(message) => message,
+            Err(e) => {
+                // Refused, and said so: the replica shows the session REJECTED.
+                let error = StreamError::Line(e.to_string());
+                if let Some(acker) = acker {
+                    acker.send(&line_version(line), Some(error.to_string()));
+                }
+                return Err(error);
+            }
+        };
         match message {
             ViewMessage::View {
                 version,
@@ -189,6 +193,9 @@ impl ControlPlane {
                 }
                 *publisher = Some(p);
                 *got_view = true;
+                if let Some(acker) = acker {
+                    acker.send(&version, None);
+                }
             }
             ViewMessage::Heartbeat { .. } => {
                 if let Some(p) = publisher.as_ref() {
@@ -222,6 +229,12 @@ pub async fn run(source: ControlPlane, publisher: Publisher) {
 /// Between half and all of `d`, so that sidecars cut off together do not return together.
 fn jittered(d: Duration) -> Duration {
     d.mul_f64(0.5 + rand::random::<f64>() / 2.0)
+}
+
+/// The `version` of a line that is not a view we understand, if it has one.
+fn line_version(line: &[u8]) -> String {
+    let value: Value = serde_json::from_slice(line).unwrap_or_default();
+    value["version"].as_str().unwrap_or("unknown").to_owned()
 }
 
 /// An error answer: its status, `error` code and `message`.

@@ -2,6 +2,7 @@
 //! opt-in, the sidecar's own Kubernetes watches) and how it is published to the data
 //! path.
 
+mod connection;
 pub mod control_plane;
 pub mod dir;
 pub mod kube;

@@ -1,15 +1,16 @@
-//! The sidecars connected to this replica, and the view each was last sent: what
-//! `agentnet-webhook proxy-status` lists.
+//! The sidecars connected to this replica, the view each was last sent, and what each
+//! said it did with it (acknowledgements): what `agentnet-webhook proxy-status` lists.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use agentnet_api::contract::policy::Ack;
 use serde::{Deserialize, Serialize};
 
 /// One connected sidecar, as `/debug/sidecars` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     pub spiffe_id: String,
@@ -22,18 +23,55 @@ pub struct Session {
     pub generation: u64,
     /// Unix seconds of the last view or heartbeat written to the stream.
     pub last_sent_at: u64,
+    /// The last view the sidecar said it put in force.
+    #[serde(default)]
+    pub applied_version: Option<String>,
+    /// Why it refused the last view it refused (cleared by the next applied one).
+    #[serde(default)]
+    pub rejected: Option<String>,
+    /// Whether the sidecar acknowledges views at all (older sidecars do not).
+    #[serde(default)]
+    pub acks: bool,
 }
+
+impl Session {
+    /// Where the sidecar stands: CONNECTING (no view sent), SENT (not acknowledged
+    /// yet, or a sidecar that does not acknowledge), SYNCED (it holds the view last
+    /// sent), REJECTED (it refused the view last sent).
+    pub fn state(&self) -> &'static str {
+        match (&self.version, &self.applied_version, &self.rejected) {
+            (None, _, _) => "CONNECTING",
+            (Some(sent), Some(applied), _) if sent == applied => "SYNCED",
+            (Some(_), _, Some(_)) => "REJECTED",
+            _ => "SENT",
+        }
+    }
+}
+
+/// An acknowledgement that names no session of this replica.
+#[derive(Debug, thiserror::Error)]
+#[error("no policy session {0} on this replica")]
+pub struct UnknownSession(String);
 
 #[derive(Debug, Default)]
 pub struct Sessions {
     next: AtomicU64,
-    open: Mutex<BTreeMap<u64, Session>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    open: BTreeMap<u64, Session>,
+    /// Session id (the stream's secret) → key in `open`.
+    ids: HashMap<String, u64>,
 }
 
 /// Removes its session when the stream ends.
 #[derive(Debug)]
 pub struct Registration {
-    id: u64,
+    key: u64,
+    /// The random id the sidecar acknowledges with.
+    pub id: String,
     sessions: Arc<Sessions>,
 }
 
@@ -46,30 +84,53 @@ impl Sessions {
         namespace: &str,
         pod: Option<&str>,
     ) -> Registration {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let key = self.next.fetch_add(1, Ordering::Relaxed);
+        // 128 bits from the thread's CSPRNG: the credential of acknowledgements.
+        let id = format!("{:032x}", rand::random::<u128>());
         let session = Session {
             spiffe_id: spiffe_id.to_owned(),
             pod: pod.map(str::to_owned),
             namespace: namespace.to_owned(),
             connected_at: now(),
-            version: None,
-            generation: 0,
-            last_sent_at: 0,
+            ..Session::default()
         };
-        self.lock().insert(id, session);
+        let mut inner = self.lock();
+        inner.open.insert(key, session);
+        inner.ids.insert(id.clone(), key);
         Registration {
+            key,
             id,
             sessions: self.clone(),
         }
     }
 
-    /// Every open session, oldest first.
-    pub fn list(&self) -> Vec<Session> {
-        self.lock().values().cloned().collect()
+    /// Records what the sidecar of `ack.session` did with view `ack.version`.
+    pub fn ack(&self, ack: &Ack) -> Result<(), UnknownSession> {
+        let mut inner = self.lock();
+        let key = *inner
+            .ids
+            .get(&ack.session)
+            .ok_or_else(|| UnknownSession(ack.session.clone()))?;
+        let Some(s) = inner.open.get_mut(&key) else {
+            return Err(UnknownSession(ack.session.clone()));
+        };
+        s.acks = true;
+        if ack.applied {
+            s.applied_version = Some(ack.version.clone());
+            s.rejected = None;
+        } else {
+            s.rejected = Some(ack.error.clone().unwrap_or_else(|| "refused".to_owned()));
+        }
+        Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Session>> {
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    /// Every open session, oldest first.
+    pub fn list(&self) -> Vec<Session> {
+        self.lock().open.values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -78,7 +139,7 @@ impl Sessions {
 impl Registration {
     /// A view or heartbeat for `version` at `generation` was written to the stream.
     pub fn sent(&self, version: &str, generation: u64) {
-        if let Some(s) = self.sessions.lock().get_mut(&self.id) {
+        if let Some(s) = self.sessions.lock().open.get_mut(&self.key) {
             if s.version.as_deref() != Some(version) {
                 s.version = Some(version.to_owned());
             }
@@ -90,7 +151,9 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.sessions.lock().remove(&self.id);
+        let mut inner = self.sessions.lock();
+        inner.open.remove(&self.key);
+        inner.ids.remove(&self.id);
     }
 }
 
@@ -104,6 +167,15 @@ fn now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ack(session: &str, version: &str, error: Option<&str>) -> Ack {
+        Ack {
+            session: session.into(),
+            version: version.into(),
+            applied: error.is_none(),
+            error: error.map(str::to_owned),
+        }
+    }
 
     #[test]
     fn sessions_are_listed_while_registered() {
@@ -122,5 +194,48 @@ mod tests {
         assert_eq!(sessions.list().len(), 1);
         drop(a);
         assert!(sessions.list().is_empty());
+    }
+
+    #[test]
+    fn acknowledgements_move_a_session_from_sent_to_synced_or_rejected() {
+        let sessions = Arc::new(Sessions::default());
+        let a = sessions.register("spiffe://td/ns/a/sa/x", "a", Some("pod-1"));
+        assert_eq!(sessions.list()[0].state(), "CONNECTING");
+        a.sent("v1", 1);
+        assert_eq!(sessions.list()[0].state(), "SENT");
+        sessions.ack(&ack(&a.id, "v1", None)).unwrap();
+        assert_eq!(sessions.list()[0].state(), "SYNCED");
+        // A newer view it has not acknowledged yet, then refuses.
+        a.sent("v2", 2);
+        assert_eq!(sessions.list()[0].state(), "SENT");
+        sessions.ack(&ack(&a.id, "v2", Some("bad line"))).unwrap();
+        let s = &sessions.list()[0];
+        assert_eq!(
+            (
+                s.state(),
+                s.applied_version.as_deref(),
+                s.rejected.as_deref()
+            ),
+            ("REJECTED", Some("v1"), Some("bad line"))
+        );
+        // A heartbeat of the same view keeps it synced once applied.
+        a.sent("v3", 3);
+        sessions.ack(&ack(&a.id, "v3", None)).unwrap();
+        a.sent("v3", 4);
+        assert_eq!(sessions.list()[0].state(), "SYNCED");
+    }
+
+    #[test]
+    fn an_acknowledgement_needs_the_id_of_an_open_session() {
+        let sessions = Arc::new(Sessions::default());
+        let a = sessions.register("spiffe://td/ns/a/sa/x", "a", None);
+        let b = sessions.register("spiffe://td/ns/a/sa/x", "a", None);
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.id.len(), 32);
+        assert!(sessions.ack(&ack("0123", "v1", None)).is_err());
+        let id = a.id.clone();
+        drop(a);
+        assert!(sessions.ack(&ack(&id, "v1", None)).is_err(), "closed");
+        assert!(sessions.list().iter().all(|s| s.applied_version.is_none()));
     }
 }

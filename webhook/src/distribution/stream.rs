@@ -3,19 +3,24 @@
 //! cut the answer is 503. Then the stream: the caller's view, again whenever it
 //! changes, and a heartbeat every `heartbeat` in between. A change elsewhere in the
 //! cluster that leaves this caller's view as it was sends nothing but heartbeats.
+//!
+//! `POST /v1/policy/ack`: what the sidecar did with a view, named by the session id
+//! the stream's answer carried (`SESSION_HEADER`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use agentnet_api::contract::identity::error as code;
-use agentnet_api::contract::policy::{CONTENT_TYPE, IDENTITY_PARAM, VIEW_PATH};
+use agentnet_api::contract::policy::{
+    ACK_PATH, Ack, CONTENT_TYPE, IDENTITY_PARAM, SESSION_HEADER, VIEW_PATH,
+};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures::stream;
 
 use super::ServiceState;
@@ -26,7 +31,41 @@ use crate::identity::service::{Refusal, bearer};
 pub fn router(state: ServiceState) -> Router {
     Router::new()
         .route(VIEW_PATH, get(view_stream))
+        .route(ACK_PATH, post(ack))
         .with_state(state)
+}
+
+/// An acknowledgement is a few hundred bytes.
+const MAX_ACK_BYTES: usize = 16 * 1024;
+
+async fn ack(State(state): State<ServiceState>, body: Bytes) -> Response {
+    if body.len() > MAX_ACK_BYTES {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let ack: Ack = match serde_json::from_slice(&body) {
+        Ok(ack) => ack,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("not an acknowledgement: {e}"),
+            )
+                .into_response();
+        }
+    };
+    match state.sessions.ack(&ack) {
+        Ok(()) => {
+            let result = if ack.applied { "applied" } else { "rejected" };
+            if let Some(error) = &ack.error {
+                tracing::warn!(version = %ack.version, %error, "a sidecar refused its policy view");
+            }
+            state.metrics.policy_view_ack(result);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => {
+            state.metrics.policy_view_ack("unknown_session");
+            (StatusCode::NOT_FOUND, e.to_string()).into_response()
+        }
+    }
 }
 
 /// The authenticated caller.
@@ -109,6 +148,7 @@ fn streaming(state: ServiceState, caller: Caller) -> Response {
         state
             .sessions
             .register(&caller.spiffe_id, &caller.namespace, caller.pod.as_deref());
+    let session = registration.id.clone();
     let cursor = Cursor {
         _open: OpenStream::new(state.metrics.clone()),
         state,
@@ -125,6 +165,10 @@ fn streaming(state: ServiceState, caller: Caller) -> Response {
         [
             (header::CONTENT_TYPE, CONTENT_TYPE),
             (header::CACHE_CONTROL, "no-store"),
+            (
+                header::HeaderName::from_static(SESSION_HEADER),
+                session.as_str(),
+            ),
         ],
         Body::from_stream(lines),
     )

@@ -173,6 +173,60 @@ async fn streams_the_callers_view_on_change_and_heartbeats_otherwise() {
     assert!(new != version && snapshot.policies.is_empty());
 }
 
+#[tokio::test]
+async fn acknowledgements_name_the_session_the_stream_answer_carried() {
+    let (_tx, rx) = watch::channel(cut(1, snapshot("read-secret")));
+    let st = state(rx);
+    let sessions = st.sessions.clone();
+    let app = router(st);
+    let response = app
+        .clone()
+        .oneshot(get(Some("token-agents-planner"), ""))
+        .await
+        .unwrap();
+    let session = response.headers()["agentnet-policy-session"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut lines = response.into_body().into_data_stream();
+    let chunk = lines.next().await.unwrap().unwrap();
+    let ViewMessage::View { version, .. } = serde_json::from_slice(&chunk).unwrap() else {
+        panic!("a view first")
+    };
+    let post = |body: String| {
+        let app = app.clone();
+        async move {
+            let req = Request::post("/v1/policy/ack")
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .unwrap();
+            app.oneshot(req).await.unwrap().status().as_u16()
+        }
+    };
+    let ack = |session: &str, error: Option<&str>| {
+        json!({"session": session, "version": version, "applied": error.is_none(), "error": error})
+            .to_string()
+    };
+    assert_eq!(sessions.list()[0].state(), "SENT");
+    assert_eq!(post(ack("0000", None)).await, 404, "a guessed session");
+    assert_eq!(post("{\"session\":".into()).await, 400);
+    assert_eq!(
+        sessions.list()[0].state(),
+        "SENT",
+        "neither changed anything"
+    );
+    assert_eq!(post(ack(&session, Some("not understood"))).await, 204);
+    assert_eq!(sessions.list()[0].state(), "REJECTED");
+    assert_eq!(post(ack(&session, None)).await, 204);
+    let listed = &sessions.list()[0];
+    assert_eq!(
+        (listed.state(), listed.applied_version.as_deref()),
+        ("SYNCED", Some(version.as_str()))
+    );
+    drop(lines);
+    assert_eq!(post(ack(&session, None)).await, 404, "the stream is closed");
+}
+
 #[test]
 fn the_same_objects_in_another_order_render_the_same_view() {
     let mut a = snapshot("read-secret");
