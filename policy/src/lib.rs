@@ -74,7 +74,8 @@ pub use index::{Backend, Destination, Endpoint, Index, Lookup, Protocol};
 pub use matcher::Mismatch;
 pub use ratelimit::RateLimit;
 pub use report::{
-    ACCEPTED, BackendReport, Condition, PolicyReport, RESOLVED_REFS, Reason, Report, TargetReport,
+    ACCEPTED, BackendReport, Condition, PROGRAMMED, PolicyReport, RESOLVED_REFS, Reason, Report,
+    TargetReport,
 };
 pub use request::{
     A2aMessage, A2aMethod, BackendRef, Headers, HttpRequest, JsonRpcKind, McpMessage, Message,
@@ -82,4 +83,4 @@ pub use request::{
 };
 pub use rule::PolicyRef;
 pub use source::{Source, SourceError, service_account_spiffe_id};
-pub use view::{Caller, REDACTED_SOURCE, ViewMessage, view};
+pub use view::{Caller, REDACTED_SOURCE, ViewMessage, applies, view};

@@ -10,6 +10,9 @@ use crate::rule::PolicyRef;
 /// Condition types, as upstream and Gateway API name them.
 pub const ACCEPTED: &str = "Accepted";
 pub const RESOLVED_REFS: &str = "ResolvedRefs";
+/// Whether the policy is in force in the sidecars it applies to (GEP-713's
+/// `Programmed`; upstream's proposal for XAccessPolicy).
+pub const PROGRAMMED: &str = "Programmed";
 
 /// Per-object outcomes, policies and backends each sorted by namespace and name.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -83,6 +86,11 @@ pub enum Reason {
     /// A reference to a kind that is not supported (an ExternalAuth backendRef must
     /// be a Service).
     InvalidKind,
+    /// Every connected sidecar it applies to holds its current generation.
+    Programmed,
+    /// Some connected sidecar it applies to does not hold its current generation yet
+    /// (or a replica has not reported since it changed).
+    Pending,
 }
 
 // === impl Reason ===
@@ -100,6 +108,8 @@ impl Reason {
             Reason::BackendNotFound => "BackendNotFound",
             Reason::RefNotPermitted => "RefNotPermitted",
             Reason::InvalidKind => "InvalidKind",
+            Reason::Programmed => "Programmed",
+            Reason::Pending => "Pending",
         }
     }
 }

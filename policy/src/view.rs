@@ -170,6 +170,19 @@ fn redacted(p: &XAccessPolicy, namespace: &str, caller: &str, trust_domain: &str
     p
 }
 
+/// Whether a policy, as a view holds it, can apply to the view's caller: it keeps at
+/// least one rule unredacted (a rule for this caller, for callers by namespace or for
+/// any caller, or every rule of a backend the caller serves). Redacted rules and
+/// rejected policies do not apply.
+pub fn applies(p: &XAccessPolicy) -> bool {
+    // A rule without a source admits any caller; the rejected form's source has no type.
+    p.spec.rules.iter().flatten().any(|rule| {
+        rule.source
+            .as_ref()
+            .is_none_or(|s| s.type_.is_some() && s.spiffe.as_deref() != Some(REDACTED_SOURCE))
+    })
+}
+
 /// A policy that is rejected for everyone, with no rule's content.
 fn rejected(p: &XAccessPolicy) -> XAccessPolicy {
     let mut p = bare(p.clone(), |p| (&mut p.metadata, &mut p.status));

@@ -82,7 +82,8 @@ async fn spawn_jobs(
     jobs.spawn(server::serve_plain(admin_listener, admin, stopped.clone()));
     let (changed_tx, changed) = watch::channel(0);
     let watch_client = watch_client(config.kubeconfig.as_deref()).await?;
-    let (stores, watches) = crate::status::stores::start(&watch_client, changed_tx);
+    let (stores, watches) =
+        crate::status::stores::start(&watch_client, &config.namespace, changed_tx);
     jobs.spawn(until_stopped(watches, stopped.clone()));
     if config.status.enabled {
         let controller = StatusController::new(config, client.clone(), metrics.clone());
@@ -149,6 +150,17 @@ async fn spawn_distribution(
         heartbeat: i.policy_heartbeat,
         stopped: stopped.clone(),
     };
+    // Progress feeds only the status controller's Programmed condition.
+    if config.status.enabled {
+        let progress = distribution::ProgressWriter::new(
+            client.clone(),
+            &config.namespace,
+            &config.instance,
+            sessions.clone(),
+            state.cut.clone(),
+        );
+        jobs.spawn(progress.run(stopped.clone()));
+    }
     let settings = crate::status::policy_settings(config);
     jobs.spawn(distribution::run(
         stores,

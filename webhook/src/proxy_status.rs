@@ -112,6 +112,7 @@ mod tests {
             applied_version: applied.map(str::to_owned),
             rejected: None,
             acks: applied.is_some(),
+            applies: std::sync::Arc::from([]),
         };
         let mut rejected = session(Some("ghi"), Some("abc"), 1_099);
         rejected.rejected = Some("a policy line is not understood".into());

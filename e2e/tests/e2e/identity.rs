@@ -404,6 +404,28 @@ async fn chart_grants_the_identity_service_what_it_needs_and_no_more() {
             access("update", "", "configmaps", Some("other"), other),
             false,
         ),
+        // Policy progress reports: in the release namespace only.
+        (
+            access(
+                "patch",
+                "",
+                "configmaps",
+                Some("agentnet-progress-a"),
+                release,
+            ),
+            true,
+        ),
+        (access("list", "", "configmaps", None, release), true),
+        (
+            access(
+                "patch",
+                "",
+                "configmaps",
+                Some("agentnet-progress-a"),
+                other,
+            ),
+            false,
+        ),
         (access("watch", "", "namespaces", None, None), true),
         (access("watch", "", "secrets", Some(&ca), release), true),
         (access("update", "", "secrets", Some(&ca), release), true),

@@ -566,3 +566,84 @@ async fn a_sidecar_keeps_its_view_through_an_api_server_crash_and_a_revocation_a
         sidecar.log_text()
     );
 }
+
+#[tokio::test]
+async fn programmed_turns_true_once_the_sidecars_a_policy_applies_to_acknowledge_its_generation() {
+    let webhook = shared().await.unwrap();
+    let ns = TestNs::with_labels("pv-programmed", &[OPT_IN])
+        .await
+        .unwrap();
+    ns.create_service_account("agent").await.unwrap();
+    let ip = host_ip().unwrap();
+    let (_server, port) = start_mcp_server(&["--host", &ip, "--json-response"]).unwrap();
+    apply(&ns, &backend(&ns.name, &ip, port));
+    apply(&ns, &admitting(&ns.name, "add"));
+    // No sidecar it applies to is connected: nothing to wait for.
+    programmed(&ns, "True", "Programmed", 1).await;
+
+    // A stream that never acknowledges (a sidecar too old to, or stuck): pending.
+    let bundle = trust_bundle(&ns.client, &ns.name).await.unwrap();
+    let agent = token(&ns.client, &ns.name, "agent", "agentnet")
+        .await
+        .unwrap();
+    let query = identity(&ns.name, "agent");
+    let mut silent = PolicyStream::open(webhook.identity_port, &bundle, Some(&agent), &query)
+        .await
+        .unwrap();
+    assert_eq!(silent.status, 200);
+    view_showing(&mut silent, &["add-only"], Duration::from_secs(30)).await;
+    programmed(&ns, "False", "Pending", 1).await;
+    drop(silent);
+
+    // A real sidecar acknowledges what it applied.
+    let dir = tempfile::tempdir().unwrap();
+    let port = webhook.identity_port;
+    let sidecar = CpSidecar::start(&dir, &ns.name, (port, port), &agent, &bundle)
+        .await
+        .unwrap();
+    programmed(&ns, "True", "Programmed", 1).await;
+    // A new generation is programmed once the sidecar holds it: it is enforced then.
+    apply(&ns, &admitting(&ns.name, "mul"));
+    programmed(&ns, "True", "Programmed", 2).await;
+    assert_eq!(
+        call(sidecar.outbound, &ns.name, "add").await.unwrap(),
+        Err(403),
+        "Programmed, so in force\n{}",
+        sidecar.log_text()
+    );
+}
+
+/// Waits until policy `add-only`'s `Programmed` condition (on our ancestor) has
+/// `status` and `reason` for `generation`.
+async fn programmed(ns: &TestNs, status: &str, reason: &str, generation: i64) {
+    let what = format!("Programmed={status} {reason} for generation {generation}");
+    eventually(&what, Duration::from_secs(60), || async {
+        let out = ns.cluster.kubectl_ok(&[
+            "get",
+            "-n",
+            &ns.name,
+            "xaccesspolicy",
+            "add-only",
+            "-o",
+            "json",
+        ])?;
+        let policy: Value = serde_json::from_str(&out)?;
+        let ancestors = policy["status"]["ancestors"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let found = ancestors
+            .iter()
+            .filter(|a| a["controllerName"] == "agentnet.dev/policy-controller")
+            .flat_map(|a| a["conditions"].as_array().cloned().unwrap_or_default())
+            .find(|c| {
+                c["type"] == "Programmed"
+                    && c["status"] == status
+                    && c["reason"] == reason
+                    && c["observedGeneration"] == generation
+            });
+        Ok(found)
+    })
+    .await
+    .unwrap();
+}

@@ -1,7 +1,7 @@
 //! A caller's view: it decides that caller's requests exactly as the whole snapshot
 //! does, and carries no rule that only admits someone else.
 
-use agentnet_policy::{BackendRef, Caller, REDACTED_SOURCE, Settings, compile, view};
+use agentnet_policy::{BackendRef, Caller, REDACTED_SOURCE, Settings, applies, compile, view};
 
 use crate::fixtures::*;
 
@@ -170,4 +170,44 @@ fn views_drop_status_and_bookkeeping() {
     let round: agentnet_policy::Snapshot =
         serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
     assert_eq!(round.policies.len(), v.policies.len());
+}
+
+#[test]
+fn a_policy_applies_to_the_callers_whose_view_keeps_one_of_its_rules() {
+    let full = full();
+    let whole = compile(&full, &Settings::default());
+    let applying = |c: Caller| -> Vec<String> {
+        let v = view(&full, whole.report(), &c, "cluster.local");
+        let mut names: Vec<String> = v
+            .policies
+            .iter()
+            .filter(|p| applies(p))
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        names.sort();
+        names
+    };
+    // `tools` has a rule for any caller; `auditor-only` and `agent-policy` only admit
+    // the auditor, unless the caller serves the agent backend.
+    assert_eq!(applying(caller("agents", "planner", &[])), ["tools"]);
+    assert_eq!(applying(caller("x", "nobody", &[])), ["tools"]);
+    assert_eq!(
+        applying(caller("audit", "auditor", &[])),
+        ["agent-policy", "auditor-only", "tools"]
+    );
+    assert_eq!(
+        applying(caller("agents", "planner", &["agent"])),
+        ["agent-policy", "tools"]
+    );
+    // A rejected policy applies to no one.
+    let bad = "  - name: secret-cel\n    authorization: {type: CEL, cel: {expression: 'request.mcp.tool_name == \"x\" &&'}}";
+    let broken = snapshot(&format!("{MCP_BACKEND}{}", allow("broken", bad)));
+    let report = compile(&broken, &Settings::default());
+    let v = view(
+        &broken,
+        report.report(),
+        &caller("x", "nobody", &[]),
+        "cluster.local",
+    );
+    assert!(!applies(&v.policies[0]));
 }

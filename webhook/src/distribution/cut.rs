@@ -3,9 +3,10 @@
 //! caller sends the same bytes.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use agentnet_policy::{BackendRef, Caller, Report, Snapshot, view};
+use agentnet_api::v1alpha1::XAccessPolicy;
+use agentnet_policy::{BackendRef, Caller, PolicyRef, Report, Snapshot, view};
 use bytes::Bytes;
 use kube::ResourceExt;
 
@@ -14,12 +15,17 @@ use crate::status::stores::{SERVICE_NAME_LABEL, service_of};
 /// A generation of the cluster's policy, as this replica sees it.
 pub struct Cut {
     pub generation: u64,
+    /// Per policy: its `metadata.generation` in this cut and the first cut that held
+    /// that generation (a sidecar holding a view of that cut or later holds it).
+    pub since: HashMap<PolicyRef, (i64, u64)>,
     snapshot: Snapshot,
     report: Report,
     trust_domain: String,
     /// (namespace, pod) → the XBackends whose Service has that pod as an endpoint.
     served: HashMap<(String, String), Vec<BackendRef>>,
-    rendered: Mutex<HashMap<Caller, Arc<Rendered>>>,
+    /// One cell per caller: the map's lock is held only to find the cell, so callers
+    /// render in parallel while the streams of one caller wait for the same render.
+    rendered: Mutex<HashMap<Caller, Arc<OnceLock<Arc<Rendered>>>>>,
 }
 
 /// A caller's view as it goes on the wire.
@@ -28,15 +34,38 @@ pub struct Rendered {
     pub version: String,
     /// One `{"type":"view",…}` line, newline included.
     pub line: Bytes,
+    /// The policies of the view that can apply to its caller (`agentnet_policy::applies`).
+    pub applies: Arc<[PolicyRef]>,
 }
 
 // === impl Cut ===
 
 impl Cut {
-    pub fn new(generation: u64, snapshot: Snapshot, report: Report, trust_domain: String) -> Self {
+    /// Cut `generation`, after `previous` (whose `since` it carries on).
+    pub fn new(
+        generation: u64,
+        snapshot: Snapshot,
+        report: Report,
+        trust_domain: String,
+        previous: Option<&Cut>,
+    ) -> Self {
         let served = served_backends(&snapshot);
+        let since = snapshot
+            .policies
+            .iter()
+            .map(|p| {
+                let id = policy_ref(p);
+                let g = p.metadata.generation.unwrap_or_default();
+                let first = previous
+                    .and_then(|c| c.since.get(&id))
+                    .filter(|(seen, _)| *seen == g)
+                    .map_or(generation, |(_, first)| *first);
+                (id, (g, first))
+            })
+            .collect();
         Self {
             generation,
+            since,
             snapshot,
             report,
             trust_domain,
@@ -60,11 +89,21 @@ impl Cut {
 
     /// `caller`'s view, rendered once per cut.
     pub fn render(&self, caller: &Caller) -> Arc<Rendered> {
-        let mut rendered = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = rendered.get(caller) {
-            return r.clone();
-        }
+        let cell = {
+            let mut rendered = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
+            rendered.entry(caller.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| self.render_now(caller)).clone()
+    }
+
+    fn render_now(&self, caller: &Caller) -> Arc<Rendered> {
         let v = view(&self.snapshot, &self.report, caller, &self.trust_domain);
+        let applies = v
+            .policies
+            .iter()
+            .filter(|p| agentnet_policy::applies(p))
+            .map(policy_ref)
+            .collect();
         // Plain data always serializes; an empty view would fail closed at the sidecar.
         let snapshot = serde_json::to_vec(&v).unwrap_or_default();
         let version = digest(&snapshot);
@@ -78,12 +117,11 @@ impl Cut {
         );
         line.extend_from_slice(&snapshot);
         line.extend_from_slice(b"}\n");
-        let r = Arc::new(Rendered {
+        Arc::new(Rendered {
             version,
             line: Bytes::from(line),
-        });
-        rendered.insert(caller.clone(), r.clone());
-        r
+            applies,
+        })
     }
 
     /// Objects in the cut, for logs: (backends, policies, services, endpoint slices).
@@ -128,6 +166,17 @@ fn digest(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+fn policy_ref(p: &XAccessPolicy) -> PolicyRef {
+    PolicyRef {
+        namespace: p
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+        name: p.metadata.name.clone().unwrap_or_default(),
+    }
 }
 
 fn served_backends(s: &Snapshot) -> HashMap<(String, String), Vec<BackendRef>> {

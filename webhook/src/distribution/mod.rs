@@ -12,6 +12,8 @@
 //! reconnects through the Service to any other.
 
 pub mod cut;
+pub mod progress;
+mod progress_writer;
 pub mod sessions;
 mod stream;
 
@@ -24,6 +26,7 @@ use futures::FutureExt;
 use tokio::sync::watch;
 
 pub use self::cut::Cut;
+pub use self::progress_writer::ProgressWriter;
 use self::sessions::Sessions;
 use crate::identity::token_review::Authenticator;
 use crate::metrics::Metrics;
@@ -101,7 +104,14 @@ pub async fn run(
             Ok((digest, Some((snapshot, report, trust_domain)))) => {
                 generation += 1;
                 last = Some(digest);
-                let next = Cut::new(generation, snapshot, report, trust_domain);
+                let previous = cut.borrow().clone();
+                let next = Cut::new(
+                    generation,
+                    snapshot,
+                    report,
+                    trust_domain,
+                    previous.as_deref(),
+                );
                 cut.send_replace(Some(Arc::new(next)));
                 metrics.policy_distribution_generation(generation);
             }

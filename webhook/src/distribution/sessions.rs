@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use agentnet_api::contract::policy::Ack;
+use agentnet_policy::PolicyRef;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 /// One connected sidecar, as `/debug/sidecars` shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +34,9 @@ pub struct Session {
     /// Whether the sidecar acknowledges views at all (older sidecars do not).
     #[serde(default)]
     pub acks: bool,
+    /// The policies of the view last sent that can apply to this sidecar.
+    #[serde(skip)]
+    pub applies: Arc<[PolicyRef]>,
 }
 
 impl Session {
@@ -53,10 +58,22 @@ impl Session {
 #[error("no policy session {0} on this replica")]
 pub struct UnknownSession(String);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Sessions {
     next: AtomicU64,
     inner: Mutex<Inner>,
+    /// Bumped whenever a session opens, closes, is sent a view or acknowledges one.
+    changed: watch::Sender<u64>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self {
+            next: AtomicU64::new(0),
+            inner: Mutex::default(),
+            changed: watch::channel(0).0,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +114,8 @@ impl Sessions {
         let mut inner = self.lock();
         inner.open.insert(key, session);
         inner.ids.insert(id.clone(), key);
+        drop(inner);
+        self.bump();
         Registration {
             key,
             id,
@@ -121,7 +140,18 @@ impl Sessions {
         } else {
             s.rejected = Some(ack.error.clone().unwrap_or_else(|| "refused".to_owned()));
         }
+        drop(inner);
+        self.bump();
         Ok(())
+    }
+
+    /// Changes whenever `list` may show something new.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Every open session, oldest first.
@@ -137,14 +167,37 @@ impl Sessions {
 // === impl Registration ===
 
 impl Registration {
-    /// A view or heartbeat for `version` at `generation` was written to the stream.
-    pub fn sent(&self, version: &str, generation: u64) {
+    /// A view for `version` at `generation` was written to the stream.
+    pub fn sent_view(&self, version: &str, generation: u64, applies: Arc<[PolicyRef]>) {
         if let Some(s) = self.sessions.lock().open.get_mut(&self.key) {
-            if s.version.as_deref() != Some(version) {
-                s.version = Some(version.to_owned());
-            }
+            s.version = Some(version.to_owned());
+            s.applies = applies;
             s.generation = generation;
             s.last_sent_at = now();
+        }
+        self.sessions.bump();
+    }
+
+    /// A heartbeat of the view last sent was written at `generation`.
+    pub fn sent_heartbeat(&self, generation: u64) {
+        self.current_at(generation);
+        if let Some(s) = self.sessions.lock().open.get_mut(&self.key) {
+            s.last_sent_at = now();
+        }
+    }
+
+    /// Cut `generation` leaves this sidecar's view as it was sent: the sidecar holds
+    /// that generation as soon as it holds the view.
+    pub fn current_at(&self, generation: u64) {
+        let moved = match self.sessions.lock().open.get_mut(&self.key) {
+            Some(s) if s.generation != generation => {
+                s.generation = generation;
+                true
+            }
+            _ => false,
+        };
+        if moved {
+            self.sessions.bump();
         }
     }
 }
@@ -154,6 +207,8 @@ impl Drop for Registration {
         let mut inner = self.sessions.lock();
         inner.open.remove(&self.key);
         inner.ids.remove(&self.id);
+        drop(inner);
+        self.sessions.bump();
     }
 }
 
@@ -182,7 +237,7 @@ mod tests {
         let sessions = Arc::new(Sessions::default());
         let a = sessions.register("spiffe://td/ns/a/sa/x", "a", Some("pod-1"));
         let b = sessions.register("spiffe://td/ns/b/sa/y", "b", None);
-        a.sent("v1", 3);
+        a.sent_view("v1", 3, Arc::from([]));
         let listed = sessions.list();
         assert_eq!(listed.len(), 2);
         assert_eq!(
@@ -201,12 +256,12 @@ mod tests {
         let sessions = Arc::new(Sessions::default());
         let a = sessions.register("spiffe://td/ns/a/sa/x", "a", Some("pod-1"));
         assert_eq!(sessions.list()[0].state(), "CONNECTING");
-        a.sent("v1", 1);
+        a.sent_view("v1", 1, Arc::from([]));
         assert_eq!(sessions.list()[0].state(), "SENT");
         sessions.ack(&ack(&a.id, "v1", None)).unwrap();
         assert_eq!(sessions.list()[0].state(), "SYNCED");
         // A newer view it has not acknowledged yet, then refuses.
-        a.sent("v2", 2);
+        a.sent_view("v2", 2, Arc::from([]));
         assert_eq!(sessions.list()[0].state(), "SENT");
         sessions.ack(&ack(&a.id, "v2", Some("bad line"))).unwrap();
         let s = &sessions.list()[0];
@@ -219,9 +274,9 @@ mod tests {
             ("REJECTED", Some("v1"), Some("bad line"))
         );
         // A heartbeat of the same view keeps it synced once applied.
-        a.sent("v3", 3);
+        a.sent_view("v3", 3, Arc::from([]));
         sessions.ack(&ack(&a.id, "v3", None)).unwrap();
-        a.sent("v3", 4);
+        a.sent_heartbeat(4);
         assert_eq!(sessions.list()[0].state(), "SYNCED");
     }
 

@@ -196,10 +196,15 @@ impl Cursor {
                 let rendered = cut.render(&caller);
                 if self.sent.as_deref() != Some(rendered.version.as_str()) {
                     self.sent = Some(rendered.version.clone());
-                    self.registration.sent(&rendered.version, cut.generation);
+                    self.registration.sent_view(
+                        &rendered.version,
+                        cut.generation,
+                        rendered.applies.clone(),
+                    );
                     self.state.metrics.policy_view_sent();
                     return Some(rendered.line.clone());
                 }
+                self.registration.current_at(cut.generation);
                 if tokio::time::Instant::now() >= deadline {
                     return Some(self.heartbeat(&cut, &rendered.version));
                 }
@@ -213,7 +218,7 @@ impl Cursor {
     }
 
     fn heartbeat(&self, cut: &Cut, version: &str) -> Bytes {
-        self.registration.sent(version, cut.generation);
+        self.registration.sent_heartbeat(cut.generation);
         Bytes::from(format!(
             "{{\"type\":\"heartbeat\",\"version\":\"{version}\",\"generation\":{}}}\n",
             cut.generation

@@ -66,6 +66,7 @@ fn cut(generation: u64, snapshot: Snapshot) -> Option<Arc<Cut>> {
         snapshot,
         report,
         "cluster.local".into(),
+        None,
     )))
 }
 
@@ -238,7 +239,7 @@ fn the_same_objects_in_another_order_render_the_same_view() {
     let render = |s: Snapshot| {
         let s = cut::sorted(s);
         let report = compile(&s, &Settings::default()).report().clone();
-        let c = Cut::new(1, s, report, "cluster.local".into());
+        let c = Cut::new(1, s, report, "cluster.local".into(), None);
         let caller = c.caller(
             "spiffe://cluster.local/ns/agents/sa/planner",
             "agents",

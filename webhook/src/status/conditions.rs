@@ -6,7 +6,9 @@
 use agentnet_api::gateway::{ParentReference, PolicyAncestorStatus};
 use agentnet_api::v0alpha0::XBackendStatus;
 use agentnet_api::v1alpha1::XAccessPolicyStatus;
-use agentnet_policy::{ACCEPTED, BackendReport, PolicyReport, RESOLVED_REFS, TargetReport};
+use agentnet_policy::{
+    ACCEPTED, BackendReport, PROGRAMMED, PolicyReport, RESOLVED_REFS, TargetReport,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 /// `PolicyAncestorStatus` list limit (Gateway API).
@@ -27,6 +29,16 @@ pub fn policy_status(
     current: Option<&XAccessPolicyStatus>,
     stamp: &Stamp<'_>,
 ) -> Option<XAccessPolicyStatus> {
+    policy_status_with(report, current, stamp, None)
+}
+
+/// [`policy_status`], with a `Programmed` condition on every ancestor when given.
+pub fn policy_status_with(
+    report: &PolicyReport,
+    current: Option<&XAccessPolicyStatus>,
+    stamp: &Stamp<'_>,
+    programmed: Option<&agentnet_policy::Condition>,
+) -> Option<XAccessPolicyStatus> {
     let existing = current.map_or(&[][..], |s| &s.ancestors[..]);
     let (ours, others): (Vec<_>, Vec<_>) = existing
         .iter()
@@ -34,7 +46,7 @@ pub fn policy_status(
     let desired = report
         .targets
         .iter()
-        .map(|t| our_ancestor(report, t, &ours, stamp));
+        .map(|t| our_ancestor(report, t, &ours, stamp, programmed));
     // Others' entries first: when the list is full, ours give way, never theirs.
     let mut ancestors: Vec<_> = others.into_iter().cloned().collect();
     ancestors.extend(desired);
@@ -49,6 +61,7 @@ fn our_ancestor(
     target: &TargetReport,
     ours: &[&PolicyAncestorStatus],
     stamp: &Stamp<'_>,
+    programmed: Option<&agentnet_policy::Condition>,
 ) -> PolicyAncestorStatus {
     let parent = ancestor_ref(&report.policy.namespace, target);
     let previous = ours.iter().find(|a| a.ancestor_ref == parent);
@@ -70,6 +83,10 @@ fn our_ancestor(
             previous,
             stamp,
         ));
+    }
+    if let Some(c) = programmed {
+        let previous = previous.and_then(|a| find(&a.conditions, PROGRAMMED));
+        conditions.push(condition(PROGRAMMED, c, report.generation, previous, stamp));
     }
     PolicyAncestorStatus {
         ancestor_ref: parent,

@@ -8,12 +8,14 @@
 //! - `conditions`: pure status building and merging (no change, no write);
 //! - `ratelimit`: the same for RateLimitPolicy (agentnet.dev), whose status has
 //!   XAccessPolicy's shape;
+//! - `programmed`: the `Programmed` condition from the replicas' progress reports;
 //! - `writer`: status-subresource patches, only as leader;
 //! - `leader`: Lease election, so that of 2 replicas one writes.
 
 mod conditions;
 mod controller;
 pub mod leader;
+pub mod programmed;
 mod ratelimit;
 pub mod stores;
 mod writer;
@@ -83,6 +85,7 @@ impl StatusController {
         let election = leader::elect(leases, self.lease, leader_tx, stopped.clone());
         let writer = StatusWriter::new(
             self.client,
+            self.namespace.clone(),
             self.controller_name,
             leadership.clone(),
             self.metrics.clone(),

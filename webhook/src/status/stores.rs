@@ -23,7 +23,7 @@ use agentnet_api::v1alpha1::XAccessPolicy;
 use agentnet_policy::Snapshot;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DeserializeGuard;
@@ -35,6 +35,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
+use crate::distribution::progress::Progress;
 use crate::watch_backoff::fast;
 
 /// The label by which an EndpointSlice names its Service.
@@ -52,24 +53,39 @@ pub struct Stores {
     pub slices: Store<DeserializeGuard<EndpointSlice>>,
     pub rate_limits: Store<DeserializeGuard<RateLimitPolicy>>,
     pub grants: Store<DeserializeGuard<ReferenceGrant>>,
+    /// The replicas' policy progress reports, in the release namespace.
+    pub progress: Store<DeserializeGuard<ConfigMap>>,
 }
 
 /// Starts the reflectors: the stores, and the future that drives the watches (it runs
 /// until dropped; a failing watch backs off and retries). `changed` counts events.
-pub fn start(client: &Client, changed: watch::Sender<u64>) -> (Stores, BoxFuture<'static, ()>) {
+pub fn start(
+    client: &Client,
+    namespace: &str,
+    changed: watch::Sender<u64>,
+) -> (Stores, BoxFuture<'static, ()>) {
     let changed = Arc::new(changed);
-    let (backends, b) = reflect::<XBackend>(Api::all(client.clone()), changed.clone(), fast());
-    let (policies, p) = reflect::<XAccessPolicy>(Api::all(client.clone()), changed.clone(), fast());
-    let (services, s) = reflect::<Service>(Api::all(client.clone()), changed.clone(), fast());
-    let (slices, e) = reflect::<EndpointSlice>(Api::all(client.clone()), changed.clone(), fast());
+    let all = watcher::Config::default();
+    let (backends, b) = reflect::<XBackend>(Api::all(client.clone()), &all, &changed, fast());
+    let (policies, p) = reflect::<XAccessPolicy>(Api::all(client.clone()), &all, &changed, fast());
+    let (services, s) = reflect::<Service>(Api::all(client.clone()), &all, &changed, fast());
+    let (slices, e) = reflect::<EndpointSlice>(Api::all(client.clone()), &all, &changed, fast());
     let (rate_limits, r) =
-        reflect::<RateLimitPolicy>(Api::all(client.clone()), changed.clone(), fast());
+        reflect::<RateLimitPolicy>(Api::all(client.clone()), &all, &changed, fast());
     // Gateway API's CRD may be absent for good: retried at kube's default pace, not
     // a few times a second.
     let grants_backoff = DefaultBackoff::default();
-    let (grants, g) = reflect::<ReferenceGrant>(Api::all(client.clone()), changed, grants_backoff);
+    let (grants, g) =
+        reflect::<ReferenceGrant>(Api::all(client.clone()), &all, &changed, grants_backoff);
+    let reports = watcher::Config::default().labels(crate::distribution::progress::LABEL);
+    let (progress, pr) = reflect::<ConfigMap>(
+        Api::namespaced(client.clone(), namespace),
+        &reports,
+        &changed,
+        fast(),
+    );
     let drive = async move {
-        tokio::join!(b, p, s, e, r, g);
+        tokio::join!(b, p, s, e, r, g, pr);
     };
     let stores = Stores {
         backends,
@@ -78,13 +94,15 @@ pub fn start(client: &Client, changed: watch::Sender<u64>) -> (Stores, BoxFuture
         slices,
         rate_limits,
         grants,
+        progress,
     };
     (stores, drive.boxed())
 }
 
 fn reflect<K>(
     api: Api<DeserializeGuard<K>>,
-    changed: Arc<watch::Sender<u64>>,
+    config: &watcher::Config,
+    changed: &Arc<watch::Sender<u64>>,
     backoff: impl Backoff + 'static,
 ) -> (Store<DeserializeGuard<K>>, BoxFuture<'static, ()>)
 where
@@ -92,7 +110,8 @@ where
 {
     let (store, writer) = reflector::store();
     let kind = K::kind(&());
-    let events = watcher(api, watcher::Config::default())
+    let changed = changed.clone();
+    let events = watcher(api, config.clone())
         .backoff(backoff)
         .modify(|o: &mut DeserializeGuard<K>| strip(o.meta_mut()))
         .reflect(writer);
@@ -191,6 +210,19 @@ impl Stores {
             })
             .collect();
         snapshot
+    }
+
+    /// The replicas' progress reports that parse, by ConfigMap name.
+    pub fn progress_reports(&self) -> Vec<(String, Progress)> {
+        self.progress
+            .state()
+            .iter()
+            .filter_map(|cm| {
+                let cm = cm.0.as_ref().ok()?;
+                let data = cm.data.as_ref()?.get(crate::distribution::progress::KEY)?;
+                Some((cm.name_any(), serde_json::from_str(data).ok()?))
+            })
+            .collect()
     }
 
     pub fn policy(&self, namespace: &str, name: &str) -> Option<XAccessPolicy> {

@@ -12,15 +12,17 @@ use agentnet_api::v0alpha0::XBackend;
 use agentnet_api::v1alpha1::XAccessPolicy;
 use agentnet_policy::Report;
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::conditions::{Stamp, backend_status, policy_status};
+use super::conditions::{Stamp, backend_status, policy_status_with};
 use super::leader::Leadership;
+use super::programmed;
 use super::ratelimit::rate_limit_status;
 use super::stores::Stores;
 use crate::metrics::Metrics;
@@ -33,6 +35,8 @@ type Key = (&'static str, String, String);
 
 pub struct StatusWriter {
     client: Client,
+    /// The release namespace: where the replicas' progress reports are.
+    namespace: String,
     controller_name: String,
     leadership: Leadership,
     metrics: Arc<Metrics>,
@@ -57,12 +61,14 @@ pub struct Pass {
 impl StatusWriter {
     pub fn new(
         client: Client,
+        namespace: String,
         controller_name: String,
         leadership: Leadership,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             client,
+            namespace,
             controller_name,
             leadership,
             metrics,
@@ -79,11 +85,17 @@ impl StatusWriter {
             now: now_in_seconds(),
         };
         let mut pass = Pass::default();
+        let reports = stores.progress_reports();
+        let now = unix_now();
+        let programmed = programmed::conditions(report, &reports, now);
+        self.remove_expired(&programmed::expired(&reports, now))
+            .await;
         for p in &report.policies {
             let Some(obj) = stores.policy(&p.policy.namespace, &p.policy.name) else {
                 continue;
             };
-            if let Some(status) = policy_status(p, obj.status.as_ref(), &stamp) {
+            let programmed = programmed.get(&p.policy);
+            if let Some(status) = policy_status_with(p, obj.status.as_ref(), &stamp, programmed) {
                 self.patch(&obj, json!(status), &mut pass).await;
             }
         }
@@ -104,6 +116,24 @@ impl StatusWriter {
             }
         }
         pass
+    }
+
+    /// Deletes the progress reports of replicas long gone (as leader only).
+    async fn remove_expired(&self, names: &[String]) {
+        if names.is_empty() || !self.leadership.is_leader() {
+            return;
+        }
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        for name in names {
+            match api.delete(name, &DeleteParams::default()).await {
+                Ok(_) => {
+                    tracing::info!(configmap = %name, "removed the progress report of a replica gone")
+                }
+                Err(e) => {
+                    tracing::debug!(configmap = %name, error = %e, "removing a stale progress report")
+                }
+            }
+        }
     }
 
     /// Drops pending entries whose object the store has seen change since (or lost).
@@ -176,6 +206,13 @@ impl StatusWriter {
         tracing::debug!(kind, namespace = %ns, name = %name, outcome, "status patch");
         Some(outcome)
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// Now, to the second: what the API server keeps of a `Time`.

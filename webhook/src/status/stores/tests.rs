@@ -57,6 +57,7 @@ fn stores() -> Stores {
         ]),
         rate_limits: fill(&[]),
         grants: fill(&[]),
+        progress: fill(&[]),
     }
 }
 

@@ -79,6 +79,7 @@ fn stores() -> Stores {
         slices: Writer::default().as_reader(),
         rate_limits: Writer::default().as_reader(),
         grants: Writer::default().as_reader(),
+        progress: Writer::default().as_reader(),
     }
 }
 
@@ -90,7 +91,13 @@ fn writer(seen: &Seen, leader: bool) -> (StatusWriter, watch::Sender<Option<Inst
     let client = recording_client(seen.clone());
     let name = "agentnet.dev/policy-controller".to_owned();
     (
-        StatusWriter::new(client, name, leadership, Arc::new(Metrics::new())),
+        StatusWriter::new(
+            client,
+            "agentnet-system".into(),
+            name,
+            leadership,
+            Arc::new(Metrics::new()),
+        ),
         tx,
     )
 }
