@@ -81,16 +81,13 @@ pub(super) async fn open(
         .map_err(|e| ConnectError::Tls(format!("{host}:{port}"), e))?;
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let io = TokioIo::new(stream);
-    let authorization = format!("Bearer {token}");
     if h2 {
         let (mut send, conn) = http2::handshake(TokioExecutor::new(), io)
             .await
             .map_err(|e| ConnectError::Http(e.to_string()))?;
         tokio::spawn(conn);
-        let request = Request::get(uri.clone())
-            .header(header::AUTHORIZATION, authorization)
-            .body(Full::<Bytes>::default())
-            .map_err(|e| ConnectError::Http(e.to_string()))?;
+        // HTTP/2 carries scheme and authority in the absolute URI.
+        let request = view_request(&uri.to_string(), None, token)?;
         let response = send
             .send_request(request)
             .await
@@ -111,16 +108,27 @@ pub(super) async fn open(
         .map_err(|e| ConnectError::Http(e.to_string()))?;
     tokio::spawn(conn);
     let path = uri.path_and_query().map_or(VIEW_PATH, |p| p.as_str());
-    let request = Request::get(path)
-        .header(header::HOST, uri.authority().map_or("", |a| a.as_str()))
-        .header(header::AUTHORIZATION, authorization)
-        .body(Full::<Bytes>::default())
-        .map_err(|e| ConnectError::Http(e.to_string()))?;
+    let request = view_request(path, uri.authority().map(|a| a.as_str()), token)?;
     let response = send
         .send_request(request)
         .await
         .map_err(|e| ConnectError::Http(error_chain(&e)))?;
     Ok((response, None))
+}
+
+/// `GET target` with the bearer token (and `Host`, for HTTP/1.1).
+fn view_request(
+    target: &str,
+    host: Option<&str>,
+    token: &str,
+) -> Result<Request<Full<Bytes>>, ConnectError> {
+    let mut request = Request::get(target).header(header::AUTHORIZATION, format!("Bearer {token}"));
+    if let Some(host) = host {
+        request = request.header(header::HOST, host);
+    }
+    request
+        .body(Full::default())
+        .map_err(|e| ConnectError::Http(e.to_string()))
 }
 
 /// `<scheme>://<authority><policy URL's path prefix>/v1/policy/ack`.
