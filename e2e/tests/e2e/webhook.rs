@@ -401,6 +401,65 @@ async fn invalid_annotation_is_rejected_with_the_message() {
 }
 
 #[tokio::test]
+async fn unknown_annotation_is_admitted_with_a_warning_and_an_event() {
+    // A manifest written for a newer agentnet, or a webhook rolled back: not a reason
+    // to stop pods.
+    let (ns, _) = injected_ns("e2e-unknown-annotation").await;
+    let newer = pod(
+        "newer",
+        json!({"metadata": {"annotations": {"agentnet.dev/from-the-future": "on"}}}),
+    );
+    let out = kubectl_stdin(
+        &["create", "-n", &ns.name, "-f", "-"],
+        &serde_json::to_string(&newer).unwrap(),
+    )
+    .unwrap();
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("Warning: agentnet: unknown annotation agentnet.dev/from-the-future ignored"),
+        "kubectl shows the admission warning: {text}"
+    );
+    let stored = serde_json::to_value(ns.api::<Pod>().get("newer").await.unwrap()).unwrap();
+    let init = stored["spec"]["initContainers"].as_array().unwrap();
+    assert!(
+        init.iter().any(|c| c["name"] == "agentnet-sidecar"),
+        "{stored}"
+    );
+    let event = eventually(
+        "the UnknownAnnotation Event",
+        Duration::from_secs(30),
+        || async {
+            let out = kubectl(&[
+                "get",
+                "events",
+                "-n",
+                &ns.name,
+                "--field-selector",
+                "reason=UnknownAnnotation",
+                "-o",
+                "json",
+            ])?;
+            let list: Value = serde_json::from_slice(&out.stdout)?;
+            Ok(list["items"]
+                .as_array()
+                .and_then(|items| items.first().cloned()))
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(event["type"], "Warning");
+    let note = event["note"]
+        .as_str()
+        .or(event["message"].as_str())
+        .unwrap_or_default();
+    assert!(
+        note.contains("agentnet.dev/from-the-future") && note.contains("agentnet.dev/log-level"),
+        "names the key and the known ones: {event}"
+    );
+}
+
+#[tokio::test]
 async fn with_the_webhook_stopped_labelled_namespaces_refuse_pods_and_others_do_not() {
     let isolated = Isolated::start(&format!("agentnet-e2e-down-{}", random_suffix()))
         .await

@@ -14,9 +14,9 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::runtime::events::Recorder;
 
-use super::report::{PodEvent, event_for};
+use super::report::{PodEvent, event_for, unknown_annotation_event, unknown_annotation_warnings};
 use super::skip::NamespaceInfo;
-use super::{MutateConfig, Verdict, decide, respond};
+use super::{MutateConfig, Verdict, decide, respond, tuning};
 use crate::metrics::Metrics;
 
 /// Shared state of the handler.
@@ -81,8 +81,25 @@ impl MutateState {
         let verdict = decide(pod, &ns, &self.config);
         log(&verdict, pod, &namespace, req.dry_run);
         self.report(&verdict, pod, &namespace, req.dry_run);
+        // Pods we decide for are told of annotations we ignore; skipped ones are not ours.
+        let unknown = match &verdict {
+            Verdict::Skip(_) => Vec::new(),
+            _ => tuning::unknown(
+                pod.metadata
+                    .annotations
+                    .as_ref()
+                    .unwrap_or(&Default::default()),
+            ),
+        };
+        if let Some(event) = unknown_annotation_event(&unknown, pod, &namespace, req.dry_run) {
+            tokio::spawn(publish(self.recorder.clone(), event));
+        }
         let result = verdict.result();
-        (respond(&req, verdict), result)
+        let mut response = respond(&req, verdict);
+        if !unknown.is_empty() {
+            response.warnings = Some(unknown_annotation_warnings(&unknown));
+        }
+        (response, result)
     }
 
     async fn namespace(&self, name: &str) -> Result<NamespaceInfo, kube::Error> {

@@ -10,6 +10,7 @@ use super::Verdict;
 pub const REASON_INJECTED: &str = "Injected";
 pub const REASON_SKIPPED: &str = "InjectionSkipped";
 pub const REASON_REJECTED: &str = "InjectionRejected";
+pub const REASON_UNKNOWN_ANNOTATION: &str = "UnknownAnnotation";
 
 /// One Event to publish.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +62,38 @@ pub fn event_for(verdict: &Verdict, pod: &Pod, namespace: &str, dry_run: bool) -
     Some(PodEvent {
         warning,
         reason,
+        note,
+        regarding: regarding(pod, namespace),
+    })
+}
+
+/// The admission warning for each unknown `agentnet.dev/` annotation (kubectl prints
+/// them; the API asks for 120 characters where possible).
+pub fn unknown_annotation_warnings(keys: &[String]) -> Vec<String> {
+    keys.iter()
+        .map(|k| format!("agentnet: unknown annotation {k} ignored (not known to this version)"))
+        .collect()
+}
+
+/// The Warning Event for a pod's unknown annotations (none on dry-run, or without any).
+pub fn unknown_annotation_event(
+    keys: &[String],
+    pod: &Pod,
+    namespace: &str,
+    dry_run: bool,
+) -> Option<PodEvent> {
+    if dry_run || keys.is_empty() {
+        return None;
+    }
+    let note = format!(
+        "pod {}: agentnet ignored unknown annotation(s) {}; the agentnet.dev/ annotations this version knows are {}",
+        pod_label(pod),
+        keys.join(", "),
+        super::tuning::KNOWN.join(", ")
+    );
+    Some(PodEvent {
+        warning: true,
+        reason: REASON_UNKNOWN_ANNOTATION,
         note,
         regarding: regarding(pod, namespace),
     })

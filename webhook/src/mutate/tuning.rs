@@ -68,8 +68,6 @@ pub enum TuningError {
         value: String,
         accepted: &'static str,
     },
-    #[error("unknown pod annotation {key:?}: agentnet.dev/ annotations are {}", KNOWN.join(", "))]
-    Unknown { key: String },
     #[error(
         "pod annotations {} and {} go together: set both or neither",
         key::INBOUND_BACKEND,
@@ -159,7 +157,6 @@ impl Tuning {
         namespace: &str,
         ns: &Annotations,
     ) -> Result<Self, TuningError> {
-        reject_unknown(pod)?;
         let at = Lookup { pod, namespace, ns };
         let log = at.get(key::LOG_LEVEL, ACCEPT_LOG, |v| v.parse().ok())?;
         let outbound = at.get(key::OUTBOUND_DEFAULT, ACCEPT_ACTION, DefaultAction::parse)?;
@@ -292,15 +289,15 @@ impl Lookup<'_> {
     }
 }
 
-fn reject_unknown(pod: &Annotations) -> Result<(), TuningError> {
-    let prefix = "agentnet.dev/";
-    match pod
-        .keys()
-        .find(|k| k.starts_with(prefix) && !KNOWN.contains(&k.as_str()))
-    {
-        Some(k) => Err(TuningError::Unknown { key: k.clone() }),
-        None => Ok(()),
-    }
+/// The pod's `agentnet.dev/` annotations this version does not know. They are
+/// ignored and warned about, not refused: a manifest written for a newer version, or a
+/// webhook rolled back, must not stop pods from being created (invalid values of known
+/// annotations still are refused).
+pub fn unknown(pod: &Annotations) -> Vec<String> {
+    pod.keys()
+        .filter(|k| k.starts_with("agentnet.dev/") && !KNOWN.contains(&k.as_str()))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]

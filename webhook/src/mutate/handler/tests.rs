@@ -73,6 +73,10 @@ fn state(calls: Calls) -> MutateState {
 }
 
 fn review(namespace: &str, dry_run: bool, host_network: bool) -> Bytes {
+    review_with(namespace, dry_run, host_network, json!({}))
+}
+
+fn review_with(namespace: &str, dry_run: bool, host_network: bool, annotations: Value) -> Bytes {
     let review = json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {
@@ -81,7 +85,8 @@ fn review(namespace: &str, dry_run: bool, host_network: bool) -> Bytes {
             "resource": {"group": "", "version": "v1", "resource": "pods"},
             "name": "agent", "namespace": namespace, "operation": "CREATE",
             "userInfo": {"username": "alice"}, "dryRun": dry_run,
-            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "agent"},
+            "object": {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "agent", "annotations": annotations},
                 "spec": {"hostNetwork": host_network, "containers": [{"name": "app", "image": "a"}]}}
         }
     });
@@ -170,4 +175,37 @@ async fn garbage_is_answered_with_an_invalid_review() {
             .unwrap()
             .starts_with("not an AdmissionReview of a Pod")
     );
+}
+
+#[tokio::test]
+async fn an_unknown_agentnet_annotation_is_injected_with_a_warning_and_a_warning_event() {
+    let calls = Calls::default();
+    let state = state(calls.clone());
+    let annotations = json!({"agentnet.dev/from-the-future": "on", "example.com/x": "y"});
+    let response = call(
+        &state,
+        review_with("agents", false, false, annotations.clone()),
+    )
+    .await;
+    assert_eq!(response["allowed"], true);
+    assert_eq!(response["patchType"], "JSONPatch", "still injected");
+    let warnings = response["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .contains("unknown annotation agentnet.dev/from-the-future ignored")
+    );
+    // The injection's Event and the warning's.
+    until_event_posts(&calls, 2).await;
+    // A dry run warns too, and publishes nothing; a known annotation warns of nothing.
+    let dry = call(&state, review_with("agents", true, false, annotations)).await;
+    assert_eq!(dry["warnings"].as_array().map(Vec::len), Some(1));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(event_posts(&calls), 2, "the dry run published nothing");
+    let known = json!({"agentnet.dev/log-level": "debug"});
+    let plain = call(&state, review_with("agents", true, false, known)).await;
+    assert_eq!(plain["patchType"], "JSONPatch");
+    assert!(plain.get("warnings").is_none_or(Value::is_null), "{plain}");
 }

@@ -131,20 +131,33 @@ fn every_annotation_rejects_garbage() {
 }
 
 #[test]
-fn unknown_agentnet_annotation_is_rejected_not_ignored() {
-    let err = resolve(&[("agentnet.dev/loglevel", "debug")], &[]).unwrap_err();
-    assert_eq!(
-        err,
-        TuningError::Unknown {
-            key: "agentnet.dev/loglevel".into()
-        }
+fn unknown_agentnet_annotations_are_listed_and_ignored_not_refused() {
+    let tuned = resolve(
+        &[
+            ("agentnet.dev/loglevel", "debug"),
+            ("agentnet.dev/from-the-future", "x"),
+            (key::LOG_LEVEL, "info"),
+            ("example.com/loglevel", "x"),
+        ],
+        &[],
     );
-    assert!(
-        err.to_string().contains(key::LOG_LEVEL),
-        "the message lists the real keys: {err}"
-    );
+    assert!(tuned.is_ok(), "{tuned:?}");
+    let pod: Annotations = [
+        ("agentnet.dev/loglevel", "debug"),
+        ("agentnet.dev/from-the-future", "x"),
+        (key::LOG_LEVEL, "info"),
+        ("example.com/loglevel", "x"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
     // Other prefixes are none of our business.
-    assert!(resolve(&[("example.com/loglevel", "x")], &[]).is_ok());
+    assert_eq!(
+        unknown(&pod),
+        ["agentnet.dev/from-the-future", "agentnet.dev/loglevel"]
+    );
+    // Invalid values of known annotations are still refused.
+    assert!(resolve(&[(key::LOG_LEVEL, "not a level!")], &[]).is_err());
 }
 
 #[test]
