@@ -8,7 +8,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::identity::metrics::IdentityMetrics;
@@ -51,6 +51,18 @@ struct ExternalAuthLabels {
 }
 
 type HistogramFamily = Family<LatencyLabels, Histogram, fn() -> Histogram>;
+
+/// Request latency buckets, in seconds: from a denial answered in half a millisecond
+/// to a tool call or an A2A task that runs for minutes.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0, 300.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+}
 
 #[derive(Debug)]
 pub struct Metrics {
@@ -133,7 +145,7 @@ pub fn label_method(method: &str) -> &'static str {
 
 impl Metrics {
     pub fn new() -> Self {
-        let buckets = || Histogram::new(exponential_buckets(0.000_1, 2.5, 12));
+        let buckets = || Histogram::new(LATENCY_BUCKETS.iter().copied());
         let metrics = Metrics {
             registry: Registry::with_prefix("agentnet"),
             requests: Family::default(),
@@ -166,6 +178,17 @@ impl Metrics {
             "rate_limited", "Requests refused by a RateLimitPolicy limit" => self.rate_limited;
             "external_auth_checks", "ExternalAuth checks by outcome" => self.external_auth;
         }
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            })
+            .set(1);
+        self.registry.register(
+            "build_info",
+            "The running agentnet-sidecar's version (always 1)",
+            build,
+        );
         self.identity.register(&mut self.registry);
         self
     }
@@ -255,6 +278,34 @@ mod tests {
         assert!(
             text.contains("agentnet_policy_synced 0")
                 && text.contains("agentnet_request_duration_seconds_bucket")
+        );
+    }
+
+    #[test]
+    fn latency_buckets_cover_long_tool_calls_and_the_version_is_exposed() {
+        let m = Metrics::new();
+        let labels = |decision| RequestLabels {
+            backend: "tools/mcp".into(),
+            protocol: "mcp",
+            method: label_method("tools/call"),
+            decision,
+        };
+        m.request(labels("allow"), 200.0);
+        m.request(labels("deny"), 0.000_3);
+        let text = m.encode(&PolicyState::new(&Settings::default())).unwrap();
+        let bucket = |le: &str, decision: &str, n: u32| {
+            format!(
+                r#"agentnet_request_duration_seconds_bucket{{le="{le}",protocol="mcp",decision="{decision}"}} {n}"#
+            )
+        };
+        // A 200 s call is counted below 300 s, not only in +Inf.
+        assert!(text.contains(&bucket("120.0", "allow", 0)), "{text}");
+        assert!(text.contains(&bucket("300.0", "allow", 1)), "{text}");
+        assert!(text.contains(&bucket("0.0005", "deny", 1)), "{text}");
+        let version = env!("CARGO_PKG_VERSION");
+        assert!(
+            text.contains(&format!(r#"agentnet_build_info{{version="{version}"}} 1"#)),
+            "{text}"
         );
     }
 }

@@ -18,6 +18,11 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabels {
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ViaLabels {
     pub via: String,
 }
@@ -89,6 +94,7 @@ impl Metrics {
             distribution: DistributionMetrics::default(),
         };
         metrics.register_all();
+        metrics.register_build();
         metrics.register_identity();
         metrics.register_distribution();
         metrics
@@ -123,6 +129,16 @@ impl Metrics {
             self.serving_cert_expiry.clone(),
         );
         self.register_status();
+    }
+
+    fn register_build(&mut self) {
+        let build = Family::<VersionLabels, Gauge>::default();
+        let labels = VersionLabels {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        build.get_or_create(&labels).set(1);
+        let help = "The running agentnet-webhook's version (always 1)";
+        self.registry.register("build_info", help, build);
     }
 
     fn register_identity(&mut self) {
@@ -326,6 +342,13 @@ mod tests {
         );
         assert!(
             text.contains("agentnet_webhook_admission_duration_seconds_count 1"),
+            "{text}"
+        );
+        let version = env!("CARGO_PKG_VERSION");
+        assert!(
+            text.contains(&format!(
+                r#"agentnet_webhook_build_info{{version="{version}"}} 1"#
+            )),
             "{text}"
         );
     }
