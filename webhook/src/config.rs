@@ -162,13 +162,11 @@ pub struct SidecarConfig {
     #[arg(long, env = "AGENTNET_SIDECAR_IMAGE_PULL_POLICY", value_enum, default_value_t = PullPolicy::IfNotPresent)]
     pub sidecar_image_pull_policy: PullPolicy,
 
-    /// Arguments of the sidecar container.
-    #[arg(
-        long = "sidecar-arg",
-        env = "AGENTNET_SIDECAR_ARGS",
-        value_delimiter = ','
-    )]
-    pub sidecar_args: Vec<String>,
+    /// Arguments of the sidecar container: `--sidecar-arg` once per argument, or
+    /// `AGENTNET_SIDECAR_ARGS` as a JSON array of strings. Never split on commas, so
+    /// `--log=info,agentnet=debug` stays one argument.
+    #[arg(long = "sidecar-arg", env = "AGENTNET_SIDECAR_ARGS", value_parser = parse_arg_list)]
+    pub sidecar_args: Vec<ArgList>,
 
     /// Recorded in the `agentnet.dev/sidecar-version` annotation.
     #[arg(long, env = "AGENTNET_SIDECAR_VERSION", default_value = env!("CARGO_PKG_VERSION"))]
@@ -398,3 +396,24 @@ fn parse_token_expiration(value: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests;
+
+/// One `--sidecar-arg`, or the arguments of a JSON array (`AGENTNET_SIDECAR_ARGS`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArgList(pub Vec<String>);
+
+/// A value starting with `[` is a JSON array of strings; anything else one argument.
+fn parse_arg_list(value: &str) -> Result<ArgList, String> {
+    if !value.trim_start().starts_with('[') {
+        return Ok(ArgList(vec![value.to_owned()]));
+    }
+    serde_json::from_str(value)
+        .map(ArgList)
+        .map_err(|e| format!("not a JSON array of strings: {e}"))
+}
+
+impl SidecarConfig {
+    /// The sidecar container's arguments, in order.
+    pub fn args(&self) -> Vec<String> {
+        self.sidecar_args.iter().flat_map(|a| a.0.clone()).collect()
+    }
+}

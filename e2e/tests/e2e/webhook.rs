@@ -206,6 +206,30 @@ async fn chart_installs_with_helm_template_and_kubectl_apply() {
 }
 
 #[tokio::test]
+async fn chart_passes_sidecar_args_as_a_json_array_never_split_on_commas() {
+    let manifest = agentnet_e2e::webhook::render(
+        "agentnet-args",
+        "agentnet-args-system",
+        "https://127.0.0.1:1",
+        &[
+            ("sidecar.args[0]", "--log=info\\,agentnet=debug"),
+            ("sidecar.args[1]", "--outbound-default=deny"),
+        ],
+        false,
+    )
+    .unwrap();
+    let env = agentnet_e2e::webhook::deployment_env(&manifest, "agentnet-args-system").unwrap();
+    let args = env
+        .iter()
+        .find(|(k, _)| k == "AGENTNET_SIDECAR_ARGS")
+        .map(|(_, v)| serde_json::from_str::<Vec<String>>(v).unwrap());
+    assert_eq!(
+        args.unwrap(),
+        ["--log=info,agentnet=debug", "--outbound-default=deny"]
+    );
+}
+
+#[tokio::test]
 async fn pod_in_labelled_namespace_is_stored_with_exactly_the_sidecar() {
     let (ns, webhook) = injected_ns("e2e-inject").await;
     let env = json!([{"name": "NO_PROXY", "value": "internal.example.com"}, {"name": "MODEL", "value": "small"}]);

@@ -84,12 +84,25 @@ fn validate_rejects_a_request_above_its_limit() {
 #[test]
 fn list_flags_take_commas() {
     let config = parse(&[
-        "--sidecar-arg=a,b",
+        "--sidecar-arg=--log=info,agentnet=debug",
+        "--sidecar-arg=--outbound-default=deny",
+        "--sidecar-arg=[\"--otlp-endpoint=http://collector:4317\", \"--x=a,b\"]",
         "--excluded-namespaces=x,y",
         "--tls-extra-sans=1.2.3.4,h",
     ])
     .unwrap();
-    assert_eq!(config.sidecar.sidecar_args, ["a", "b"]);
+    // Sidecar arguments are never split on commas; a JSON array (the chart's
+    // AGENTNET_SIDECAR_ARGS) gives several.
+    assert_eq!(
+        config.sidecar.args(),
+        [
+            "--log=info,agentnet=debug",
+            "--outbound-default=deny",
+            "--otlp-endpoint=http://collector:4317",
+            "--x=a,b"
+        ]
+    );
+    assert!(parse(&["--sidecar-arg=[1, 2]"]).is_err(), "not strings");
     assert_eq!(config.excluded_namespaces, ["x", "y"]);
     assert_eq!(config.serving.tls_extra_sans, ["1.2.3.4", "h"]);
 }

@@ -91,7 +91,7 @@ pub fn container(cfg: &MutateConfig, tuning: &Tuning) -> Container {
         name: contract::SIDECAR_CONTAINER.into(),
         image: Some(s.sidecar_image.clone()),
         image_pull_policy: Some(pull_policy(s.sidecar_image_pull_policy).into()),
-        args: (!s.sidecar_args.is_empty()).then(|| s.sidecar_args.clone()),
+        args: Some(s.args()).filter(|a| !a.is_empty()),
         restart_policy: Some("Always".into()),
         env: Some(sidecar_env(cfg, tuning)),
         ports: Some(vec![
