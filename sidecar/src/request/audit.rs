@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use agentnet_policy::{Backend, Decision, Protocol};
-use http::Method;
+use http::{HeaderMap, Method};
 
 use crate::metrics::{Metrics, RequestLabels, label_method};
 use crate::request::codec::Call;
 use crate::request::forward::UpstreamError;
 use crate::request::identify::{Passthrough, RouteError};
 use crate::request::respond::ProxyError;
-use crate::request::trace::{Finish, RequestTrace};
+use crate::request::trace::{Finish, RequestTrace, parse_traceparent};
 
 pub const TARGET: &str = "agentnet::audit";
 
@@ -56,6 +56,13 @@ pub struct Record {
     pub limited: bool,
     /// The request's spans; inert unless tracing is on.
     pub trace: RequestTrace,
+    /// The trace id of the caller's `traceparent`, for when tracing is off (on, the
+    /// request span's own trace id is logged).
+    pub trace_id: Option<String>,
+    /// The first 16 hex digits of the SHA-256 of the `mcp-session-id`: the session's
+    /// requests correlate, and the id itself (a credential to some servers) is never
+    /// logged.
+    pub session: Option<String>,
 }
 
 // === impl Record ===
@@ -81,7 +88,18 @@ impl Record {
             generation: 0,
             limited: false,
             trace: RequestTrace::default(),
+            trace_id: None,
+            session: None,
         }
+    }
+
+    /// What correlates this request with others: the caller's trace and MCP session.
+    pub fn correlate(&mut self, headers: &HeaderMap) {
+        let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+        self.trace_id = header("traceparent")
+            .and_then(parse_traceparent)
+            .map(|sc| sc.trace_id().to_string());
+        self.session = header("mcp-session-id").map(session_digest);
     }
 
     pub fn decided(&mut self, decision: &Decision) {
@@ -158,6 +176,9 @@ impl Record {
 
     fn emit(&mut self) {
         let latency = self.start.elapsed();
+        if let Some(id) = self.trace.trace_id() {
+            self.trace_id = Some(id);
+        }
         let decision = self.decision.unwrap_or("reject");
         let labels = RequestLabels {
             backend: self.backend.clone().unwrap_or_default(),
@@ -214,9 +235,20 @@ impl Record {
             status = self.status,
             latency_ms,
             generation = self.generation,
+            trace_id = self.trace_id.as_deref(),
+            session = self.session.as_deref(),
             "decision"
         );
     }
+}
+
+/// First 16 hex digits of the SHA-256 of `session`.
+fn session_digest(session: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, session.as_bytes());
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Drop for Record {

@@ -42,6 +42,7 @@ pub async fn handle(
 ) -> Response<ProxyBody> {
     let mut audit = Record::new(proxy.identity.label(), proxy.metrics.clone(), proxy.audit);
     audit.trace = proxy.tracer.request(req.headers());
+    audit.correlate(req.headers());
     let response = match stages(&proxy, req, arrival, &mut audit).await {
         Ok(response) => response,
         Err(e) => failed(&mut audit, e),

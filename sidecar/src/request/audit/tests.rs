@@ -94,3 +94,41 @@ fn a_record_dropped_before_a_decision_is_a_reject_and_can_be_silenced() {
         "both count in metrics: {text}"
     );
 }
+
+#[test]
+fn audit_lines_carry_the_callers_trace_id_and_a_digest_of_the_session_never_the_id() {
+    let metrics = Arc::new(Metrics::new());
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap(),
+    );
+    headers.insert("mcp-session-id", "secret-session-1".parse().unwrap());
+    let lines = capture(|| {
+        let mut r = Record::new("caller".into(), metrics.clone(), true);
+        r.correlate(&headers);
+        r.decision = Some("allow");
+        drop(r);
+        let mut other = Record::new("caller".into(), metrics.clone(), true);
+        other.correlate(&HeaderMap::new());
+        other.decision = Some("allow");
+    });
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    let session = lines[0]["session"].as_str().unwrap();
+    assert_eq!(session.len(), 16);
+    assert!(session.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(
+        session,
+        session_digest("secret-session-1"),
+        "stable per session"
+    );
+    assert!(
+        !lines[0].to_string().contains("secret-session-1"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1]["trace_id"].is_null() && lines[1]["session"].is_null());
+}

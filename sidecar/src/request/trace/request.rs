@@ -69,6 +69,12 @@ impl RequestTrace {
         self.0.is_some()
     }
 
+    /// The request span's trace id, once it has begun.
+    pub fn trace_id(&self) -> Option<String> {
+        let cx = self.0.as_deref()?.cx.as_ref()?;
+        Some(cx.span().span_context().trace_id().to_string())
+    }
+
     /// Starts the request span, child of `meta_parent` (the MCP `_meta.traceparent`)
     /// or else of the HTTP `traceparent`; once.
     pub fn begin(&mut self, meta_parent: Option<&str>) {
