@@ -375,7 +375,7 @@ async fn a_sidecar_moves_to_the_other_webhook_replica_when_its_own_is_killed() {
     assert!(out.status.success(), "{}", output_text(&out));
     let (moved_to, session) = eventually(
         "the sidecar to stream from another replica",
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || async {
             let held = replica_holding(&client, &ns.name).await?;
             // It holds the other replica's view: acknowledged as applied.
@@ -385,7 +385,14 @@ async fn a_sidecar_moves_to_the_other_webhook_replica_when_its_own_is_killed() {
         },
     )
     .await
-    .unwrap();
+    .unwrap_or_else(|e| {
+        let webhooks = node()
+            .kubectl(&["get", "pods", "-n", NAMESPACE, "-o", "wide"])
+            .map(|o| output_text(&o))
+            .unwrap_or_default();
+        let sidecar = pods::logs(node(), &ns.name, "agent", SIDECAR, false).unwrap_or_default();
+        panic!("{e:#}\nwebhook pods:\n{webhooks}\nsidecar log:\n{sidecar}")
+    });
     let moved_after = killed_at.elapsed();
 
     // A change made now reaches it through the replica that is left.

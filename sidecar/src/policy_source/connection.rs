@@ -2,7 +2,8 @@
 //! acknowledgements of its views. Acknowledgements must reach the replica that sent
 //! the view; through a Service a new connection may reach another, so both travel on
 //! the same HTTP/2 connection. A server that does not negotiate h2 gets HTTP/1.1 and no
-//! acknowledgements (its sessions show as SENT, never SYNCED).
+//! acknowledgements (its sessions show as SENT, never SYNCED). Connecting is bounded
+//! by `CONNECT_TIMEOUT`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use http::{Request, Response, Uri, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -23,6 +24,13 @@ use crate::identity::trust::Roots;
 
 /// An acknowledgement that has not been answered by then is dropped.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// TCP connect and TLS handshake. A replica that vanished with its pod leaves an
+/// address that answers nothing while the Service still lists it: without this the
+/// attempt would wait out the 30 s silence bound instead of trying again (and, through
+/// the Service, likely reaching a live replica) within a few seconds.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// HTTP/2 ping interval, and how long a ping may go unanswered.
+const KEEPALIVE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub(super) enum ConnectError {
@@ -62,8 +70,10 @@ pub(super) async fn open(
         .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
         .ok_or_else(|| ConnectError::NoHost(endpoint.to_owned()))?;
     let port = uri.port_u16().unwrap_or(443);
-    let tcp = TcpStream::connect((host.as_str(), port))
+    let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port)))
         .await
+        .unwrap_or_else(|_| Err(timed_out()))
         .map_err(|e| ConnectError::Tcp(format!("{host}:{port}"), e))?;
     let _ = tcp.set_nodelay(true);
     let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -75,14 +85,22 @@ pub(super) async fn open(
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let name = ServerName::try_from(host.clone())
         .map_err(|e| ConnectError::Http(format!("server name {host}: {e}")))?;
-    let stream = TlsConnector::from(Arc::new(tls))
-        .connect(name, tcp)
+    let handshake = TlsConnector::from(Arc::new(tls)).connect(name, tcp);
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
         .await
+        .unwrap_or_else(|_| Err(timed_out()))
         .map_err(|e| ConnectError::Tls(format!("{host}:{port}"), e))?;
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let io = TokioIo::new(stream);
     if h2 {
-        let (mut send, conn) = http2::handshake(TokioExecutor::new(), io)
+        // Pings find a replica whose pod vanished without closing the connection in
+        // seconds, not at the 30 s silence bound.
+        let (mut send, conn) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .keep_alive_interval(KEEPALIVE)
+            .keep_alive_timeout(KEEPALIVE)
+            .keep_alive_while_idle(true)
+            .handshake(io)
             .await
             .map_err(|e| ConnectError::Http(e.to_string()))?;
         tokio::spawn(conn);
