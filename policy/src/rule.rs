@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use agentnet_api::gateway::HttpExternalAuthFilter;
-use agentnet_api::v1alpha1::PolicyAction;
+use agentnet_api::v1alpha1::{PolicyAction, XAccessPolicy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::cel::{Activation, CelEngine, CelRule, Needs};
@@ -76,6 +76,12 @@ impl PolicyRef {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
         }
+    }
+
+    /// The policy's namespace (`default` when unset) and name.
+    pub fn of(p: &XAccessPolicy) -> Self {
+        let namespace = p.metadata.namespace.as_deref().unwrap_or("default");
+        PolicyRef::new(namespace, p.metadata.name.as_deref().unwrap_or_default())
     }
 }
 

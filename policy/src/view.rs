@@ -77,10 +77,7 @@ pub fn view(full: &Snapshot, report: &Report, caller: &Caller, trust_domain: &st
         .map(|p| &p.policy)
         .collect();
     let policies = full.policies.iter().map(|p| {
-        let id = PolicyRef::new(
-            p.metadata.namespace.as_deref().unwrap_or("default"),
-            p.metadata.name.as_deref().unwrap_or_default(),
-        );
+        let id = PolicyRef::of(p);
         if invalid.contains(&id) {
             rejected(p)
         } else if serves_target(p, &id.namespace, &caller.serves) {

@@ -4,7 +4,7 @@
 //! lists its own).
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::distribution::sessions::Session;
+use crate::distribution::sessions::{Session, unix_now};
 
 /// Sidecars are "stale" in the listing once nothing reached them for this long.
 const STALE_AFTER: Duration = Duration::from_secs(60);
@@ -56,7 +56,7 @@ pub async fn run(cli: ProxyStatusCli) -> Result<String> {
     if cli.json {
         return Ok(serde_json::to_string_pretty(&sessions)? + "\n");
     }
-    Ok(table(&sessions, now()))
+    Ok(table(&sessions, unix_now()))
 }
 
 fn table(sessions: &[Session], now: u64) -> String {
@@ -86,13 +86,6 @@ fn table(sessions: &[Session], now: u64) -> String {
         sessions.len()
     ));
     out
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -191,7 +191,7 @@ fn attach(
     by_name: &HashMap<BackendRef, usize>,
     backends: &mut [Backend],
 ) -> PolicyReport {
-    let id = policy_ref(p);
+    let id = PolicyRef::of(p);
     let mut targets = Vec::new();
     for target in admission::distinct_targets(p) {
         let found = resolve_target(&id.namespace, target, by_name);
@@ -214,11 +214,6 @@ fn attach(
         targets,
         resolved_refs: outcome.resolved_refs,
     }
-}
-
-fn policy_ref(p: &XAccessPolicy) -> PolicyRef {
-    let namespace = p.metadata.namespace.as_deref().unwrap_or("default");
-    PolicyRef::new(namespace, p.metadata.name.as_deref().unwrap_or_default())
 }
 
 /// A rejection applies to every target; otherwise each target is found or not.

@@ -94,7 +94,11 @@ impl Record {
     }
 
     /// What correlates this request with others: the caller's trace and MCP session.
+    /// Only for the audit line, so nothing is parsed or hashed when it is off.
     pub fn correlate(&mut self, headers: &HeaderMap) {
+        if !self.enabled {
+            return;
+        }
         let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
         self.trace_id = header("traceparent")
             .and_then(parse_traceparent)
@@ -176,7 +180,9 @@ impl Record {
 
     fn emit(&mut self) {
         let latency = self.start.elapsed();
-        if let Some(id) = self.trace.trace_id() {
+        if self.enabled
+            && let Some(id) = self.trace.trace_id()
+        {
             self.trace_id = Some(id);
         }
         let decision = self.decision.unwrap_or("reject");

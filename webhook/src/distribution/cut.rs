@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use agentnet_api::v1alpha1::XAccessPolicy;
 use agentnet_policy::{BackendRef, Caller, PolicyRef, Report, Snapshot, view};
 use bytes::Bytes;
 use kube::ResourceExt;
@@ -54,7 +53,7 @@ impl Cut {
             .policies
             .iter()
             .map(|p| {
-                let id = policy_ref(p);
+                let id = PolicyRef::of(p);
                 let g = p.metadata.generation.unwrap_or_default();
                 let first = previous
                     .and_then(|c| c.since.get(&id))
@@ -102,7 +101,7 @@ impl Cut {
             .policies
             .iter()
             .filter(|p| agentnet_policy::applies(p))
-            .map(policy_ref)
+            .map(PolicyRef::of)
             .collect();
         // Plain data always serializes; an empty view would fail closed at the sidecar.
         let snapshot = serde_json::to_vec(&v).unwrap_or_default();
@@ -166,17 +165,6 @@ fn digest(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn policy_ref(p: &XAccessPolicy) -> PolicyRef {
-    PolicyRef {
-        namespace: p
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".into()),
-        name: p.metadata.name.clone().unwrap_or_default(),
-    }
 }
 
 fn served_backends(s: &Snapshot) -> HashMap<(String, String), Vec<BackendRef>> {

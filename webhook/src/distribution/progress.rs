@@ -22,7 +22,7 @@ pub const KEY: &str = "progress.json";
 pub struct Progress {
     /// Unix seconds of the write: a report not renewed for a while is a replica gone.
     pub renewed: u64,
-    /// By `<namespace>/<name>`.
+    /// By `<namespace>/<name>` (`PolicyRef`'s display).
     pub policies: BTreeMap<String, PolicyProgress>,
 }
 
@@ -33,11 +33,6 @@ pub struct PolicyProgress {
     pub generation: i64,
     pub affected: u32,
     pub programmed: u32,
-}
-
-/// The report key of a policy.
-pub fn key(p: &PolicyRef) -> String {
-    format!("{}/{}", p.namespace, p.name)
 }
 
 /// Every policy of the cut (`since`: its generation and the first cut holding it) and
@@ -53,13 +48,14 @@ pub fn of(
                 generation: *generation,
                 ..PolicyProgress::default()
             };
-            (key(p), progress)
+            (p.to_string(), progress)
         })
         .collect();
     for s in sessions {
-        let synced = s.state() == "SYNCED";
+        let synced = s.synced();
         for p in s.applies.iter() {
-            let (Some((_, first)), Some(entry)) = (since.get(p), out.get_mut(&key(p))) else {
+            let (Some((_, first)), Some(entry)) = (since.get(p), out.get_mut(&p.to_string()))
+            else {
                 continue;
             };
             entry.affected += 1;

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams};
@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::CutRx;
 use super::progress::{self, KEY, LABEL, PolicyProgress, Progress};
-use super::sessions::Sessions;
+use super::sessions::{Sessions, unix_now};
 
 /// A report is rewritten at least this often.
 pub const RENEW: Duration = Duration::from_secs(10);
@@ -26,10 +26,10 @@ const SETTLE: Duration = Duration::from_millis(300);
 const FIELD_MANAGER: &str = "agentnet-policy-progress";
 
 pub struct ProgressWriter {
-    pub api: Api<ConfigMap>,
-    pub name: String,
-    pub sessions: Arc<Sessions>,
-    pub cut: CutRx,
+    api: Api<ConfigMap>,
+    name: String,
+    sessions: Arc<Sessions>,
+    cut: CutRx,
 }
 
 impl ProgressWriter {
@@ -88,10 +88,7 @@ impl ProgressWriter {
 
     async fn write(&self, policies: &BTreeMap<String, PolicyProgress>) -> Result<(), kube::Error> {
         let report = Progress {
-            renewed: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default(),
+            renewed: unix_now(),
             policies: policies.clone(),
         };
         let data = serde_json::to_string(&report).unwrap_or_default();

@@ -44,12 +44,17 @@ impl Session {
     /// yet, or a sidecar that does not acknowledge), SYNCED (it holds the view last
     /// sent), REJECTED (it refused the view last sent).
     pub fn state(&self) -> &'static str {
-        match (&self.version, &self.applied_version, &self.rejected) {
-            (None, _, _) => "CONNECTING",
-            (Some(sent), Some(applied), _) if sent == applied => "SYNCED",
-            (Some(_), _, Some(_)) => "REJECTED",
+        match (&self.version, &self.rejected) {
+            (None, _) => "CONNECTING",
+            _ if self.synced() => "SYNCED",
+            (Some(_), Some(_)) => "REJECTED",
             _ => "SENT",
         }
+    }
+
+    /// It acknowledged the view last sent as applied.
+    pub fn synced(&self) -> bool {
+        self.version.is_some() && self.applied_version == self.version
     }
 }
 
@@ -108,7 +113,7 @@ impl Sessions {
             spiffe_id: spiffe_id.to_owned(),
             pod: pod.map(str::to_owned),
             namespace: namespace.to_owned(),
-            connected_at: now(),
+            connected_at: unix_now(),
             ..Session::default()
         };
         let mut inner = self.lock();
@@ -173,7 +178,7 @@ impl Registration {
             s.version = Some(version.to_owned());
             s.applies = applies;
             s.generation = generation;
-            s.last_sent_at = now();
+            s.last_sent_at = unix_now();
         }
         self.sessions.bump();
     }
@@ -182,7 +187,7 @@ impl Registration {
     pub fn sent_heartbeat(&self, generation: u64) {
         self.current_at(generation);
         if let Some(s) = self.sessions.lock().open.get_mut(&self.key) {
-            s.last_sent_at = now();
+            s.last_sent_at = unix_now();
         }
     }
 
@@ -212,7 +217,8 @@ impl Drop for Registration {
     }
 }
 
-fn now() -> u64 {
+/// Now, in Unix seconds.
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -25,9 +25,18 @@ pub struct Timing {
     pub resync: Duration,
 }
 
+/// Why a pass runs: anything but new progress reports may change what compiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wake {
+    Objects,
+    Progress,
+}
+
 pub struct Reconciler {
     pub stores: Stores,
     pub changed: watch::Receiver<u64>,
+    /// Progress reports changed: only `Programmed` can change, so no recompile.
+    pub progress: watch::Receiver<u64>,
     pub leadership: Leadership,
     pub writer: StatusWriter,
     pub settings: Settings,
@@ -46,36 +55,44 @@ impl Reconciler {
         tracing::info!("policy status controller synced");
         let mut index: Option<Index> = None;
         let mut retry_at: Option<Instant> = None;
-        while self.triggered(retry_at).await {
+        while let Some(wake) = self.triggered(retry_at).await {
             tokio::time::sleep(self.timing.debounce).await;
+            let objects = wake == Wake::Objects || self.changed.has_changed().unwrap_or(true);
             self.changed.borrow_and_update();
+            self.progress.borrow_and_update();
             let leader = self.leadership.is_leader();
             self.metrics.status_leader(leader);
             if !leader {
                 retry_at = None;
                 continue;
             }
-            let next = self.compile(index.as_ref());
-            let pass = self.writer.write(next.report(), &self.stores).await;
-            tracing::debug!(generation = next.generation(), ?pass, "status pass");
+            if objects || index.is_none() {
+                index = Some(self.compile(index.as_ref()));
+            }
+            let Some(current) = index.as_ref() else {
+                continue;
+            };
+            let pass = self.writer.write(current.report(), &self.stores).await;
+            tracing::debug!(generation = current.generation(), ?pass, "status pass");
             retry_at = pass.retry.then(|| Instant::now() + RETRY_AFTER);
-            index = Some(next);
         }
     }
 
-    /// Waits for a reason to run a pass; false when the inputs are gone.
-    async fn triggered(&mut self, retry_at: Option<Instant>) -> bool {
+    /// Waits for a reason to run a pass; `None` when the inputs are gone.
+    async fn triggered(&mut self, retry_at: Option<Instant>) -> Option<Wake> {
         let retry = async {
             match retry_at {
                 Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
+        let objects = |ok: bool| ok.then_some(Wake::Objects);
         tokio::select! {
-            changed = self.changed.changed() => changed.is_ok(),
-            gained = self.leadership.changed() => gained.is_ok(),
-            () = retry => true,
-            () = tokio::time::sleep(self.timing.resync) => true,
+            changed = self.changed.changed() => objects(changed.is_ok()),
+            progress = self.progress.changed() => progress.is_ok().then_some(Wake::Progress),
+            gained = self.leadership.changed() => objects(gained.is_ok()),
+            () = retry => Some(Wake::Objects),
+            () = tokio::time::sleep(self.timing.resync) => Some(Wake::Objects),
         }
     }
 

@@ -91,6 +91,7 @@ impl StatusController {
             self.metrics.clone(),
         );
         let reconciler = Reconciler {
+            progress: stores.progress_changed.clone(),
             stores,
             changed,
             leadership,

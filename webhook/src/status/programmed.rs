@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use agentnet_policy::{Condition, PolicyRef, Reason, Report};
 
-use crate::distribution::progress::{self, Progress};
+use crate::distribution::progress::Progress;
 
 /// Three missed renewals.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
@@ -44,7 +44,7 @@ pub fn conditions(
                     rejected.map_or(Reason::Invalid, |t| t.accepted.reason),
                     "not programmed: the policy is not accepted",
                 )
-            } else if programmed(&live, &progress::key(&p.policy), generation) {
+            } else if programmed(&live, &p.policy.to_string(), generation) {
                 Condition::ok(
                     Reason::Programmed,
                     format!("generation {generation} is in force in every connected sidecar it applies to"),

@@ -55,6 +55,8 @@ pub struct Stores {
     pub grants: Store<DeserializeGuard<ReferenceGrant>>,
     /// The replicas' policy progress reports, in the release namespace.
     pub progress: Store<DeserializeGuard<ConfigMap>>,
+    /// Counts events of `progress` only (not `changed`'s).
+    pub progress_changed: watch::Receiver<u64>,
 }
 
 /// Starts the reflectors: the stores, and the future that drives the watches (it runs
@@ -78,10 +80,13 @@ pub fn start(
     let (grants, g) =
         reflect::<ReferenceGrant>(Api::all(client.clone()), &all, &changed, grants_backoff);
     let reports = watcher::Config::default().labels(crate::distribution::progress::LABEL);
+    // Their own counter: a renewal every 10 s must not make the policy service cut a
+    // snapshot or the status controller recompile.
+    let (progress_tx, progress_changed) = watch::channel(0);
     let (progress, pr) = reflect::<ConfigMap>(
         Api::namespaced(client.clone(), namespace),
         &reports,
-        &changed,
+        &Arc::new(progress_tx),
         fast(),
     );
     let drive = async move {
@@ -95,6 +100,7 @@ pub fn start(
         rate_limits,
         grants,
         progress,
+        progress_changed,
     };
     (stores, drive.boxed())
 }

@@ -25,6 +25,7 @@ use super::leader::Leadership;
 use super::programmed;
 use super::ratelimit::rate_limit_status;
 use super::stores::Stores;
+use crate::distribution::sessions::unix_now;
 use crate::metrics::Metrics;
 
 /// The field manager of our status patches.
@@ -206,13 +207,6 @@ impl StatusWriter {
         tracing::debug!(kind, namespace = %ns, name = %name, outcome, "status patch");
         Some(outcome)
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 /// Now, to the second: what the API server keeps of a `Time`.

@@ -58,6 +58,7 @@ fn stores() -> Stores {
         rate_limits: fill(&[]),
         grants: fill(&[]),
         progress: fill(&[]),
+        progress_changed: tokio::sync::watch::channel(0).1,
     }
 }
 

@@ -80,6 +80,7 @@ fn stores() -> Stores {
         rate_limits: Writer::default().as_reader(),
         grants: Writer::default().as_reader(),
         progress: Writer::default().as_reader(),
+        progress_changed: tokio::sync::watch::channel(0).1,
     }
 }
 
